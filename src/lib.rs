@@ -1,0 +1,14 @@
+//! zoneagent: compiles the DNS-hosting API's zones into BIND9 zone files and
+//! deploys them.
+//!
+//! The functional core (`model`, `validate`, `render`, `serial`, `config`
+//! parsing) does no I/O; the shell modules around it read files, run BIND's
+//! tools and talk to `named`.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod render;
+pub mod serial;
+pub mod validate;

@@ -1,0 +1,5 @@
+//! Wire and domain types: what the API sends and what it means.
+
+pub mod name;
+pub mod record;
+pub mod zone;

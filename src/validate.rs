@@ -1,0 +1,686 @@
+//! Validation: an API [`Zone`] becomes a [`ValidatedZone`], or every problem
+//! in it is reported in the API's error shape.
+//!
+//! This is the gate between what users type and what BIND loads. Anything
+//! that passes must render to a file that `named` loads as a primary zone
+//! under its defaults (`check-names primary fail`, no CNAME beside other
+//! data, glue where a delegation needs it) and that means exactly what the
+//! user asked for. Pure: no I/O, no clock.
+
+use crate::error::ApiError;
+use crate::model::name::{self, Name};
+use crate::model::record::{MAX_CHARACTER_STRING, RData, RecordType};
+use crate::model::zone::{Record, Zone};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Largest TTL (RFC 2181 §8); BIND silently loads anything larger as 0.
+pub const MAX_TTL: i64 = 2_147_483_647;
+/// Largest RDATA (RFC 1035 §3.2.1: RDLENGTH is 16 bits).
+const MAX_RDATA: usize = 65_535;
+
+/// What a zone gets from configuration rather than from the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneDefaults {
+    /// TTL for records whose `ttl` is absent or null, and for the SOA and
+    /// the platform's apex NS records.
+    pub default_ttl: u32,
+    /// The platform's nameservers, rendered as the apex NS RRset.
+    pub nameservers: Vec<Name>,
+}
+
+/// One RRset: every record of one type at one owner name, with one TTL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RrSet {
+    pub owner: Name,
+    pub rtype: RecordType,
+    pub ttl: u32,
+    /// Sorted, without duplicates.
+    pub rdata: Vec<RData>,
+}
+
+/// A zone that passed validation: the only input render and deploy accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedZone {
+    pub uuid: String,
+    pub origin: Name,
+    /// Sorted by owner (DNSSEC canonical order), then type; the apex NS
+    /// RRset, including the platform's nameservers, is always present.
+    pub rrsets: Vec<RrSet>,
+    /// Problems that were resolved rather than refused (differing TTLs in an
+    /// RRset, exact duplicates), in the API's error shape.
+    pub warnings: Vec<ApiError>,
+}
+
+impl ValidatedZone {
+    /// Number of resource records, SOA excluded.
+    pub fn record_count(&self) -> usize {
+        self.rrsets.iter().map(|s| s.rdata.len()).sum()
+    }
+}
+
+/// Checks an identifier that is used in file names and logs: the zone's
+/// and each record's `uuid`.
+pub fn check_uuid(uuid: &str) -> Result<(), String> {
+    let ok = !uuid.is_empty()
+        && uuid.len() <= 128
+        && uuid != "."
+        && uuid != ".."
+        && !uuid.starts_with('.')
+        && uuid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err("must be 1 to 128 characters of letters, digits, `-`, `_`, `.` and `:`, \
+             not starting with `.`"
+            .to_owned())
+    }
+}
+
+/// Validates a whole zone. Returns every problem found, not just the first.
+pub fn validate(zone: &Zone, defaults: &ZoneDefaults) -> Result<ValidatedZone, Vec<ApiError>> {
+    let mut errors = Vec::new();
+    if let Err(e) = check_uuid(&zone.uuid) {
+        errors.push(ApiError::validation("uuid", e));
+    }
+    let origin = match name::parse_domain(&zone.domain) {
+        Ok(o) => o,
+        Err(e) => {
+            errors.push(ApiError::validation("domain", e));
+            return Err(errors);
+        }
+    };
+    let mut records = Vec::with_capacity(zone.records.len());
+    let mut seen_uuids = HashSet::with_capacity(zone.records.len());
+    for record in &zone.records {
+        if !seen_uuids.insert(record.uuid.as_str()) {
+            errors.push(
+                ApiError::validation("uuid", "two records in the zone have this uuid")
+                    .in_record(&record.uuid),
+            );
+        }
+        match validate_record(record, &origin, defaults.default_ttl) {
+            Ok(rr) => records.push((rr, record.uuid.as_str())),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    for ns in &defaults.nameservers {
+        let rr = Rr {
+            owner: origin.clone(),
+            ttl: defaults.default_ttl,
+            data: RData::Ns(ns.clone()),
+        };
+        records.push((rr, "nameservers"));
+    }
+    let (rrsets, warnings) = assemble(&origin, records, &mut errors);
+    if errors.is_empty() {
+        Ok(ValidatedZone {
+            uuid: zone.uuid.clone(),
+            origin,
+            rrsets,
+            warnings,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// One validated resource record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rr {
+    pub owner: Name,
+    pub ttl: u32,
+    pub data: RData,
+}
+
+/// Validates one record on its own; returns every problem in it.
+pub fn validate_record(
+    record: &Record,
+    origin: &Name,
+    default_ttl: u32,
+) -> Result<Rr, Vec<ApiError>> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, detail: String| {
+        errors.push(ApiError::validation(field, detail).in_record(&record.uuid));
+    };
+    if let Err(e) = check_uuid(&record.uuid) {
+        err("uuid", e);
+    }
+    let rtype = RecordType::parse(&record.record_type);
+    if rtype.is_none() {
+        err(
+            "record_type",
+            format!(
+                "`{}` is not a supported record type; expected one of A, AAAA, CNAME, MX, \
+                 TXT, NS, SRV, CAA",
+                record.record_type
+            ),
+        );
+    }
+    let owner = match name::parse_owner(&record.name, origin) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            err("name", e);
+            None
+        }
+    };
+    let ttl = match record.ttl {
+        None => Some(default_ttl),
+        Some(t) => match u32::try_from(t) {
+            Ok(t) if i64::from(t) <= MAX_TTL => Some(t),
+            _ => {
+                err("ttl", format!("must be between 0 and {MAX_TTL} (RFC 2181 §8), got {t}"));
+                None
+            }
+        },
+    };
+    let needs_priority = matches!(rtype, Some(RecordType::Mx | RecordType::Srv));
+    let priority = match (record.priority, needs_priority) {
+        (None, true) => {
+            let t = rtype.map_or("", RecordType::as_str);
+            err("priority", format!("{t} records require a priority value"));
+            None
+        }
+        (Some(p), true) => match u16::try_from(p) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                err("priority", format!("must be between 0 and 65535, got {p}"));
+                None
+            }
+        },
+        // A priority on another type is meaningless and not rendered.
+        (_, false) => None,
+    };
+    let data = match (&record.value, rtype) {
+        (None, _) => {
+            err("value", "is required and must not be null".to_owned());
+            None
+        }
+        (Some(_), None) => None,
+        (Some(value), Some(rtype)) => {
+            match parse_rdata(rtype, value, priority, origin, needs_priority) {
+                Ok(d) => d,
+                Err(e) => {
+                    err("value", e);
+                    None
+                }
+            }
+        }
+    };
+    if let (Some(owner), Some(data)) = (&owner, &data) {
+        // BIND's check-names for a primary zone (`fail`) refuses these
+        // owners; refusing them here names the field instead of losing the
+        // whole zone at load time.
+        let rtype = data.record_type();
+        if matches!(rtype, RecordType::A | RecordType::Aaaa | RecordType::Mx)
+            && !owner.is_hostname(true)
+        {
+            err(
+                "name",
+                format!(
+                    "{} record names must be hostnames (letters, digits and hyphens, \
+                     starting and ending with a letter or digit; no `_`): `{}`",
+                    rtype.as_str(),
+                    owner.relative_to(origin)
+                ),
+            );
+        }
+    }
+    match (errors.is_empty(), owner, ttl, data) {
+        (true, Some(owner), Some(ttl), Some(data)) => Ok(Rr { owner, ttl, data }),
+        _ => Err(errors),
+    }
+}
+
+/// Parses a value for its type. `Ok(None)` only when `priority` is missing
+/// (already reported).
+fn parse_rdata(
+    rtype: RecordType,
+    value: &str,
+    priority: Option<u16>,
+    origin: &Name,
+    needs_priority: bool,
+) -> Result<Option<RData>, String> {
+    if needs_priority && priority.is_none() {
+        // Still check the value so every problem is reported at once.
+        parse_rdata(rtype, value, Some(0), origin, needs_priority)?;
+        return Ok(None);
+    }
+    let data = match rtype {
+        RecordType::A => RData::A(parse_ipv4(value)?),
+        RecordType::Aaaa => RData::Aaaa(parse_ipv6(value)?),
+        RecordType::Cname => RData::Cname(name::parse_target(value, origin, false)?),
+        RecordType::Ns => RData::Ns(host_target(value, origin, false)?),
+        RecordType::Mx => RData::Mx {
+            preference: priority.unwrap_or_default(),
+            // RFC 7505: a null MX is `0 .`.
+            exchange: host_target(value, origin, true)?,
+        },
+        RecordType::Srv => {
+            let fields: Vec<&str> = value.split_ascii_whitespace().collect();
+            if fields.len() != 3 || value.trim() != value || value.contains(['\n', '\t']) {
+                return Err(format!(
+                    "SRV value must be `weight port target` separated by single spaces, got `{}`",
+                    value.escape_debug()
+                ));
+            }
+            let weight = parse_u16(fields[0], "SRV weight")?;
+            let port = parse_u16(fields[1], "SRV port")?;
+            // RFC 2782: a target of `.` means the service is not available.
+            let target = host_target(fields[2], origin, true)?;
+            RData::Srv {
+                priority: priority.unwrap_or_default(),
+                weight,
+                port,
+                target,
+            }
+        }
+        RecordType::Txt => {
+            let bytes = value.as_bytes().to_vec();
+            let wire: usize = bytes.len().div_ceil(MAX_CHARACTER_STRING).max(1) + bytes.len();
+            if wire > MAX_RDATA {
+                return Err(format!(
+                    "TXT value is {} bytes; at most {} fit in one record",
+                    bytes.len(),
+                    MAX_RDATA - MAX_RDATA.div_ceil(MAX_CHARACTER_STRING + 1)
+                ));
+            }
+            RData::Txt(bytes)
+        }
+        RecordType::Caa => parse_caa(value)?,
+    };
+    Ok(Some(data))
+}
+
+/// A hostname target for NS, MX and SRV: BIND's check-names requires a
+/// hostname there (no `_`).
+fn host_target(value: &str, origin: &Name, allow_root: bool) -> Result<Name, String> {
+    let target = name::parse_target(value, origin, allow_root)?;
+    if value.strip_suffix('.').unwrap_or(value).parse::<Ipv4Addr>().is_ok() {
+        return Err(format!(
+            "`{value}` is an address; the target must be a hostname that has the address"
+        ));
+    }
+    if !target.is_hostname(false) {
+        return Err(format!(
+            "`{value}` is not a hostname: letters, digits and hyphens, starting and ending \
+             with a letter or digit, no `_`"
+        ));
+    }
+    Ok(target)
+}
+
+fn parse_ipv4(value: &str) -> Result<Ipv4Addr, String> {
+    // std's parser already refuses leading zeros (`010.0.0.1` is ambiguous:
+    // octal to some resolvers) and anything trailing.
+    value
+        .parse::<Ipv4Addr>()
+        .map_err(|_| format!("`{}` is not an IPv4 address (dotted quad like 192.0.2.1)", value.escape_debug()))
+}
+
+fn parse_ipv6(value: &str) -> Result<Ipv6Addr, String> {
+    value.parse::<Ipv6Addr>().map_err(|_| {
+        format!(
+            "`{}` is not an IPv6 address (no prefix length, no zone index)",
+            value.escape_debug()
+        )
+    })
+}
+
+fn parse_u16(s: &str, what: &str) -> Result<u16, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{what} must be a number from 0 to 65535, got `{s}`"));
+    }
+    s.parse::<u16>()
+        .map_err(|_| format!("{what} must be a number from 0 to 65535, got `{s}`"))
+}
+
+/// Parses `flags tag value` (RFC 8659 §4.1); the value is quoted (with `\"`,
+/// `\\` and `\DDD` escapes) or a single bare word.
+fn parse_caa(value: &str) -> Result<RData, String> {
+    let rest = value.trim_start_matches(' ');
+    let (flags, rest) = rest
+        .split_once(' ')
+        .ok_or_else(|| "CAA value must be `flags tag value`, e.g. `0 issue \"letsencrypt.org\"`".to_owned())?;
+    if flags.is_empty() || !flags.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("CAA flags must be a number from 0 to 255, got `{flags}`"));
+    }
+    let flags: u8 = flags
+        .parse()
+        .map_err(|_| format!("CAA flags must be a number from 0 to 255, got `{flags}`"))?;
+    let rest = rest.trim_start_matches(' ');
+    let (tag, rest) = rest
+        .split_once(' ')
+        .ok_or_else(|| "CAA value must be `flags tag value`: the value is missing".to_owned())?;
+    if tag.is_empty() || tag.len() > 15 || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "CAA tag must be 1 to 15 letters and digits (RFC 8659 §4.1), got `{tag}`"
+        ));
+    }
+    let rest = rest.trim_start_matches(' ');
+    let value = if let Some(quoted) = rest.strip_prefix('"') {
+        let (bytes, after) = unquote(quoted)?;
+        if !after.trim_matches(' ').is_empty() {
+            return Err(format!(
+                "CAA value has text after its closing quote: `{}`",
+                after.escape_debug()
+            ));
+        }
+        bytes
+    } else {
+        if rest.is_empty() {
+            return Err("CAA value must be `flags tag value`: the value is missing".to_owned());
+        }
+        if let Some(c) = rest
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || *c == '"' || *c == '\\')
+        {
+            return Err(format!(
+                "an unquoted CAA value must be one word without {c:?}; quote it"
+            ));
+        }
+        rest.as_bytes().to_vec()
+    };
+    if value.len() + tag.len() + 2 > MAX_RDATA {
+        return Err("CAA value is too long for one record".to_owned());
+    }
+    Ok(RData::Caa {
+        flags,
+        tag: tag.to_ascii_lowercase(),
+        value,
+    })
+}
+
+/// Reads a quoted string up to its closing quote; returns its bytes and
+/// what follows the quote.
+fn unquote(s: &str) -> Result<(Vec<u8>, &str), String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return Ok((out, &s[i + 1..])),
+            b'\\' => {
+                let digits = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(u8::is_ascii_digit));
+                if let Some(d) = digits {
+                    let n = u32::from(d[0] - b'0') * 100 + u32::from(d[1] - b'0') * 10 + u32::from(d[2] - b'0');
+                    let b = u8::try_from(n).map_err(|_| format!("escape `\\{n}` is over 255"))?;
+                    out.push(b);
+                    i += 4;
+                } else if let Some(&c) = bytes.get(i + 1) {
+                    out.push(c);
+                    i += 2;
+                } else {
+                    break;
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Err("CAA value has an opening quote but no closing quote".to_owned())
+}
+
+struct Set<'a> {
+    ttls: BTreeSet<u32>,
+    rdata: BTreeMap<RData, &'a str>,
+    duplicates: usize,
+}
+
+/// Groups records into RRsets, collapses duplicates, settles TTLs and checks
+/// the rules that involve more than one record.
+fn assemble<'a>(
+    origin: &Name,
+    records: Vec<(Rr, &'a str)>,
+    errors: &mut Vec<ApiError>,
+) -> (Vec<RrSet>, Vec<ApiError>) {
+    let mut warnings = Vec::new();
+    let mut sets: BTreeMap<(Name, RecordType), Set<'a>> = BTreeMap::new();
+    for (rr, uuid) in records {
+        let set = sets
+            .entry((rr.owner, rr.data.record_type()))
+            .or_insert_with(|| Set {
+                ttls: BTreeSet::new(),
+                rdata: BTreeMap::new(),
+                duplicates: 0,
+            });
+        set.ttls.insert(rr.ttl);
+        if set.rdata.insert(rr.data, uuid).is_some() {
+            set.duplicates += 1;
+        }
+    }
+
+    check_cnames(origin, &sets, errors);
+    check_targets(origin, &sets, errors, &mut warnings);
+
+    let rrsets = sets
+        .into_iter()
+        .map(|((owner, rtype), set)| {
+            let ttl = *set.ttls.first().unwrap_or(&0);
+            let shown = owner.relative_to(origin);
+            if set.ttls.len() > 1 {
+                warnings.push(ApiError::new(
+                    "ttl_mismatch",
+                    Some("ttl"),
+                    format!(
+                        "{shown} {}: records have TTLs {:?}; the RRset is served with the lowest, \
+                         {ttl} (RFC 2181 §5.2)",
+                        rtype.as_str(),
+                        set.ttls
+                    ),
+                ));
+            }
+            if set.duplicates > 0 {
+                warnings.push(ApiError::new(
+                    "duplicate_record",
+                    Some("value"),
+                    format!(
+                        "{shown} {}: {} exact duplicate(s) collapsed into one record",
+                        rtype.as_str(),
+                        set.duplicates
+                    ),
+                ));
+            }
+            RrSet {
+                owner,
+                rtype,
+                ttl,
+                rdata: set.rdata.into_keys().collect(),
+            }
+        })
+        .collect();
+    (rrsets, warnings)
+}
+
+/// RFC 1034 §3.6.2 and RFC 2181 §10.1: a CNAME is alone at its name, there
+/// is at most one, and there is none at the apex (which always has SOA and
+/// NS).
+fn check_cnames(
+    origin: &Name,
+    sets: &BTreeMap<(Name, RecordType), Set<'_>>,
+    errors: &mut Vec<ApiError>,
+) {
+    for ((owner, rtype), set) in sets {
+        if *rtype != RecordType::Cname {
+            continue;
+        }
+        let uuid = set.rdata.values().next().copied().unwrap_or_default();
+        let shown = owner.relative_to(origin);
+        if owner == origin {
+            errors.push(
+                ApiError::validation(
+                    "name",
+                    "a CNAME is not allowed at the zone apex, which always has SOA and NS records",
+                )
+                .in_record(uuid),
+            );
+            continue;
+        }
+        if set.rdata.len() > 1 {
+            for uuid in set.rdata.values().skip(1) {
+                errors.push(
+                    ApiError::validation(
+                        "name",
+                        format!("`{shown}` already has a CNAME; a name can have only one"),
+                    )
+                    .in_record(uuid),
+                );
+            }
+        }
+        for t in RecordType::ALL {
+            if t == RecordType::Cname {
+                continue;
+            }
+            if let Some(other) = sets.get(&(owner.clone(), t)) {
+                for uuid in other.rdata.values() {
+                    errors.push(
+                        ApiError::validation(
+                            "name",
+                            format!(
+                                "`{shown}` has a CNAME, so it cannot have {} records too \
+                                 (RFC 1034 §3.6.2)",
+                                t.as_str()
+                            ),
+                        )
+                        .in_record(uuid),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Names that exist in the zone: every owner and every name between an
+/// owner and the apex (empty non-terminals, RFC 4592 §2.2.2).
+fn existing_names(origin: &Name, sets: &BTreeMap<(Name, RecordType), Set<'_>>) -> HashSet<Name> {
+    let mut nodes = HashSet::new();
+    nodes.insert(origin.clone());
+    for (owner, _) in sets.keys() {
+        let mut n = owner.clone();
+        while n != *origin && nodes.insert(n.clone()) {
+            match n.parent() {
+                Some(p) => n = p,
+                None => break,
+            }
+        }
+    }
+    nodes
+}
+
+/// The delegation point at or above `name` (below the apex), if any.
+fn cut_above(
+    origin: &Name,
+    name: &Name,
+    sets: &BTreeMap<(Name, RecordType), Set<'_>>,
+) -> Option<Name> {
+    let mut n = name.clone();
+    let mut found = None;
+    while n.is_below(origin) {
+        if sets.contains_key(&(n.clone(), RecordType::Ns)) {
+            found = Some(n.clone());
+        }
+        n = n.parent()?;
+    }
+    found
+}
+
+/// Targets of NS, MX and SRV records inside the zone must have an address
+/// there and must not be a CNAME (RFC 2181 §10.3). BIND refuses the zone
+/// (apex NS, MX under `-m fail`) or warns (delegation glue, SRV); either way
+/// the file would not load cleanly, so the record is refused here. Data
+/// hidden below a delegation is kept but reported, since no resolver will
+/// ever see it.
+fn check_targets(
+    origin: &Name,
+    sets: &BTreeMap<(Name, RecordType), Set<'_>>,
+    errors: &mut Vec<ApiError>,
+    warnings: &mut Vec<ApiError>,
+) {
+    let nodes = existing_names(origin, sets);
+    let has = |n: &Name, t: RecordType| sets.contains_key(&(n.clone(), t));
+    let has_address = |n: &Name| has(n, RecordType::A) || has(n, RecordType::Aaaa);
+    for ((owner, rtype), set) in sets {
+        let shown = owner.relative_to(origin);
+        if let Some(cut) = cut_above(origin, owner, sets) {
+            let hidden = match rtype {
+                RecordType::Ns => cut != *owner,
+                RecordType::A | RecordType::Aaaa => false,
+                _ => true,
+            };
+            if hidden {
+                let uuid = set.rdata.values().next().copied().unwrap_or_default();
+                warnings.push(
+                    ApiError::new(
+                        "occluded",
+                        Some("name"),
+                        format!(
+                            "{shown} {} is at or below the delegation `{}` and will not be \
+                             served (RFC 1034 §4.2.1)",
+                            rtype.as_str(),
+                            cut.relative_to(origin)
+                        ),
+                    )
+                    .in_record(uuid),
+                );
+            }
+        }
+        if !matches!(rtype, RecordType::Ns | RecordType::Mx | RecordType::Srv) {
+            continue;
+        }
+        for (data, uuid) in &set.rdata {
+            let Some(target) = data.target() else { continue };
+            if target.is_root() || !target.is_in(origin) {
+                continue;
+            }
+            let problem = if has(target, RecordType::Cname) {
+                Some("is a CNAME; it must name the host itself (RFC 2181 §10.3)")
+            } else if has_address(target) {
+                None
+            } else if *rtype == RecordType::Ns {
+                Some("is inside the zone but has no A or AAAA record (glue) in it")
+            } else if cut_above(origin, target, sets).is_some() {
+                // Below a delegation: the child zone answers for it.
+                None
+            } else if nodes.contains(target) {
+                Some("is inside the zone but has no A or AAAA record")
+            } else {
+                // A name that does not exist may be answered by a wildcard
+                // at its closest encloser (RFC 4592 §3.3.1).
+                let mut encloser = target.clone();
+                while !nodes.contains(&encloser) {
+                    match encloser.parent() {
+                        Some(p) => encloser = p,
+                        None => break,
+                    }
+                }
+                let wildcard = encloser.child("*");
+                if has(&wildcard, RecordType::Cname) {
+                    Some("is answered by a wildcard CNAME; it must name the host itself")
+                } else if has_address(&wildcard) {
+                    None
+                } else {
+                    Some("is inside the zone but has no A or AAAA record")
+                }
+            };
+            if let Some(problem) = problem {
+                let from_config = *uuid == "nameservers";
+                let mut e = ApiError::validation(
+                    if from_config { "nameservers" } else { "value" },
+                    format!(
+                        "{} target `{}` of `{shown}` {problem}",
+                        rtype.as_str(),
+                        target.to_absolute()
+                    ),
+                );
+                if !from_config {
+                    e = e.in_record(uuid);
+                }
+                errors.push(e);
+            }
+        }
+    }
+}
