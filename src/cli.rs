@@ -9,6 +9,7 @@ use crate::model::zone;
 use crate::render;
 use crate::validate;
 use clap::{Parser, Subcommand};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -79,7 +80,7 @@ pub fn print_error(err: &dyn std::error::Error) {
     let mut msg = format!("error: {err}");
     let mut source = err.source();
     while let Some(s) = source {
-        msg.push_str(&format!("\n  caused by: {s}"));
+        let _ = write!(msg, "\n  caused by: {s}");
         source = s.source();
     }
     eprintln!("{msg}");
@@ -132,7 +133,11 @@ fn render_cmd(config: &Config, serial: u32, json: bool, path: &Path) -> i32 {
             print_problems("warning", &valid.warnings, json);
             let out = render::render(&valid, &config.render, serial);
             let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+            if stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
                 return EXIT_FAILURE;
             }
             EXIT_OK

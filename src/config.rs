@@ -208,13 +208,21 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
     check(raw)
 }
 
-fn u32_key(key: &'static str, value: Option<i64>, default: u32, max: i64) -> Result<u32, ConfigError> {
+fn u32_key(
+    key: &'static str,
+    value: Option<i64>,
+    default: u32,
+    max: i64,
+) -> Result<u32, ConfigError> {
     match value {
         None => Ok(default),
         Some(v) if (0..=max).contains(&v) => {
             u32::try_from(v).map_err(|_| key_err(key, format!("must be between 0 and {max}")))
         }
-        Some(v) => Err(key_err(key, format!("must be between 0 and {max}, got {v}"))),
+        Some(v) => Err(key_err(
+            key,
+            format!("must be between 0 and {max}, got {v}"),
+        )),
     }
 }
 
@@ -244,10 +252,16 @@ fn rname_key(value: &str) -> Result<Name, ConfigError> {
 fn check(raw: RawConfig) -> Result<Config, ConfigError> {
     let nameservers = match raw.zone.nameservers {
         Some(list) => list,
-        None => DEFAULT_NAMESERVERS.iter().map(|s| (*s).to_owned()).collect(),
+        None => DEFAULT_NAMESERVERS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
     };
     if nameservers.is_empty() {
-        return Err(key_err("zone.nameservers", "must list at least one nameserver"));
+        return Err(key_err(
+            "zone.nameservers",
+            "must list at least one nameserver",
+        ));
     }
     let nameservers = nameservers
         .iter()
@@ -294,7 +308,10 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let confirm_timeout = raw.bind.confirm_timeout.unwrap_or(10.0);
     if !(confirm_timeout > 0.0 && confirm_timeout <= 3600.0) {
-        return Err(key_err("bind.confirm_timeout", "must be between 0 and 3600 seconds"));
+        return Err(key_err(
+            "bind.confirm_timeout",
+            "must be between 0 and 3600 seconds",
+        ));
     }
     let bind = BindConfig {
         checkzone: raw
@@ -320,7 +337,10 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let rescan_seconds = raw.spool.rescan_seconds.unwrap_or(5.0);
     if !(rescan_seconds > 0.0 && rescan_seconds <= 86400.0) {
-        return Err(key_err("spool.rescan_seconds", "must be between 0 and 86400"));
+        return Err(key_err(
+            "spool.rescan_seconds",
+            "must be between 0 and 86400",
+        ));
     }
 
     let mode = match raw.socket.mode.as_deref() {
@@ -328,7 +348,12 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
             .ok()
             .filter(|m| *m <= 0o777)
-            .ok_or_else(|| key_err("socket.mode", format!("`{m}` is not an octal mode like \"0660\"")))?,
+            .ok_or_else(|| {
+                key_err(
+                    "socket.mode",
+                    format!("`{m}` is not an octal mode like \"0660\""),
+                )
+            })?,
     };
     let socket = SocketConfig {
         path: raw.socket.path,

@@ -97,7 +97,8 @@ pub fn render(zone: &ValidatedZone, options: &RenderOptions, serial: u32) -> Str
     };
     // Rendering plain text into a String cannot fail: every value is a
     // String or an integer and no filter can return an error.
-    file.render().unwrap_or_else(|e| unreachable!("zone template failed: {e}"))
+    file.render()
+        .unwrap_or_else(|e| unreachable!("zone template failed: {e}"))
 }
 
 /// The hash of a zone's rendered content with the serial left out: equal

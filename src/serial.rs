@@ -36,7 +36,7 @@ impl Serial {
     /// RFC 1982 §3.1 addition (`n` must be below 2^31), skipping 0, which
     /// some tools treat as "no serial".
     #[must_use]
-    pub fn add(self, n: u32) -> Serial {
+    pub fn plus(self, n: u32) -> Serial {
         debug_assert!(n < HALF);
         match self.0.wrapping_add(n) {
             0 => Serial(1),
@@ -63,7 +63,7 @@ fn candidate(policy: SerialPolicy, now: Now) -> Option<u32> {
         }
         // Seconds since the epoch modulo 2^32: RFC 1982 comparison keeps it
         // moving forward past 2106.
-        SerialPolicy::Unixtime => Some((now.unix.rem_euclid(1 << 32)) as u32),
+        SerialPolicy::Unixtime => u32::try_from(now.unix.rem_euclid(1 << 32)).ok(),
         SerialPolicy::Increment => None,
     }
 }
@@ -82,7 +82,7 @@ pub fn next(policy: SerialPolicy, deployed: Option<u32>, now: Now) -> u32 {
         (None, Some(c)) => c,
         (None, None) => 1,
         (Some(d), Some(c)) if Serial(c) > Serial(d) => c,
-        (Some(d), _) => Serial(d).add(1).0,
+        (Some(d), _) => Serial(d).plus(1).0,
     }
 }
 
@@ -111,7 +111,7 @@ mod tests {
         assert!(Serial(HALF - 1) > Serial(0));
         assert_eq!(Serial(HALF).partial_cmp(&Serial(0)), None);
         assert!(Serial(2_026_112_600) < Serial(2_026_112_601));
-        assert_eq!(Serial(u32::MAX).add(1), Serial(1));
+        assert_eq!(Serial(u32::MAX).plus(1), Serial(1));
     }
 
     #[test]
@@ -157,7 +157,10 @@ mod tests {
             assert_eq!(got, want, "{policy:?} from {deployed:?}");
             assert_ne!(got, 0);
             if let Some(d) = deployed {
-                assert!(Serial(got) > Serial(d), "{policy:?}: {got} must be after {d}");
+                assert!(
+                    Serial(got) > Serial(d),
+                    "{policy:?}: {got} must be after {d}"
+                );
             }
         }
     }

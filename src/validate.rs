@@ -73,9 +73,11 @@ pub fn check_uuid(uuid: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("must be 1 to 128 characters of letters, digits, `-`, `_`, `.` and `:`, \
+        Err(
+            "must be 1 to 128 characters of letters, digits, `-`, `_`, `.` and `:`, \
              not starting with `.`"
-            .to_owned())
+                .to_owned(),
+        )
     }
 }
 
@@ -171,7 +173,10 @@ pub fn validate_record(
         Some(t) => match u32::try_from(t) {
             Ok(t) if i64::from(t) <= MAX_TTL => Some(t),
             _ => {
-                err("ttl", format!("must be between 0 and {MAX_TTL} (RFC 2181 §8), got {t}"));
+                err(
+                    "ttl",
+                    format!("must be between 0 and {MAX_TTL} (RFC 2181 §8), got {t}"),
+                );
                 None
             }
         },
@@ -183,13 +188,13 @@ pub fn validate_record(
             err("priority", format!("{t} records require a priority value"));
             None
         }
-        (Some(p), true) => match u16::try_from(p) {
-            Ok(p) => Some(p),
-            Err(_) => {
+        (Some(p), true) => {
+            let valid = u16::try_from(p).ok();
+            if valid.is_none() {
                 err("priority", format!("must be between 0 and 65535, got {p}"));
-                None
             }
-        },
+            valid
+        }
         // A priority on another type is meaningless and not rendered.
         (_, false) => None,
     };
@@ -298,7 +303,12 @@ fn parse_rdata(
 /// hostname there (no `_`).
 fn host_target(value: &str, origin: &Name, allow_root: bool) -> Result<Name, String> {
     let target = name::parse_target(value, origin, allow_root)?;
-    if value.strip_suffix('.').unwrap_or(value).parse::<Ipv4Addr>().is_ok() {
+    if value
+        .strip_suffix('.')
+        .unwrap_or(value)
+        .parse::<Ipv4Addr>()
+        .is_ok()
+    {
         return Err(format!(
             "`{value}` is an address; the target must be a hostname that has the address"
         ));
@@ -315,9 +325,12 @@ fn host_target(value: &str, origin: &Name, allow_root: bool) -> Result<Name, Str
 fn parse_ipv4(value: &str) -> Result<Ipv4Addr, String> {
     // std's parser already refuses leading zeros (`010.0.0.1` is ambiguous:
     // octal to some resolvers) and anything trailing.
-    value
-        .parse::<Ipv4Addr>()
-        .map_err(|_| format!("`{}` is not an IPv4 address (dotted quad like 192.0.2.1)", value.escape_debug()))
+    value.parse::<Ipv4Addr>().map_err(|_| {
+        format!(
+            "`{}` is not an IPv4 address (dotted quad like 192.0.2.1)",
+            value.escape_debug()
+        )
+    })
 }
 
 fn parse_ipv6(value: &str) -> Result<Ipv6Addr, String> {
@@ -331,7 +344,9 @@ fn parse_ipv6(value: &str) -> Result<Ipv6Addr, String> {
 
 fn parse_u16(s: &str, what: &str) -> Result<u16, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{what} must be a number from 0 to 65535, got `{s}`"));
+        return Err(format!(
+            "{what} must be a number from 0 to 65535, got `{s}`"
+        ));
     }
     s.parse::<u16>()
         .map_err(|_| format!("{what} must be a number from 0 to 65535, got `{s}`"))
@@ -341,11 +356,13 @@ fn parse_u16(s: &str, what: &str) -> Result<u16, String> {
 /// `\\` and `\DDD` escapes) or a single bare word.
 fn parse_caa(value: &str) -> Result<RData, String> {
     let rest = value.trim_start_matches(' ');
-    let (flags, rest) = rest
-        .split_once(' ')
-        .ok_or_else(|| "CAA value must be `flags tag value`, e.g. `0 issue \"letsencrypt.org\"`".to_owned())?;
+    let (flags, rest) = rest.split_once(' ').ok_or_else(|| {
+        "CAA value must be `flags tag value`, e.g. `0 issue \"letsencrypt.org\"`".to_owned()
+    })?;
     if flags.is_empty() || !flags.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("CAA flags must be a number from 0 to 255, got `{flags}`"));
+        return Err(format!(
+            "CAA flags must be a number from 0 to 255, got `{flags}`"
+        ));
     }
     let flags: u8 = flags
         .parse()
@@ -403,9 +420,13 @@ fn unquote(s: &str) -> Result<(Vec<u8>, &str), String> {
         match bytes[i] {
             b'"' => return Ok((out, &s[i + 1..])),
             b'\\' => {
-                let digits = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(u8::is_ascii_digit));
+                let digits = bytes
+                    .get(i + 1..i + 4)
+                    .filter(|d| d.iter().all(u8::is_ascii_digit));
                 if let Some(d) = digits {
-                    let n = u32::from(d[0] - b'0') * 100 + u32::from(d[1] - b'0') * 10 + u32::from(d[2] - b'0');
+                    let n = u32::from(d[0] - b'0') * 100
+                        + u32::from(d[1] - b'0') * 10
+                        + u32::from(d[2] - b'0');
                     let b = u8::try_from(n).map_err(|_| format!("escape `\\{n}` is over 255"))?;
                     out.push(b);
                     i += 4;
@@ -632,7 +653,9 @@ fn check_targets(
             continue;
         }
         for (data, uuid) in &set.rdata {
-            let Some(target) = data.target() else { continue };
+            let Some(target) = data.target() else {
+                continue;
+            };
             if target.is_root() || !target.is_in(origin) {
                 continue;
             }

@@ -89,12 +89,15 @@ impl Name {
             None
         } else {
             Some(Name(
-                self.0.split_once('.').map_or(String::new(), |(_, p)| p.to_owned()),
+                self.0
+                    .split_once('.')
+                    .map_or(String::new(), |(_, p)| p.to_owned()),
             ))
         }
     }
 
     /// `label.self`; the label must already be valid.
+    #[must_use]
     pub fn child(&self, label: &str) -> Name {
         if self.is_root() {
             Name(label.to_owned())
@@ -443,13 +446,21 @@ mod tests {
     #[test]
     fn targets() {
         let z = zone();
-        assert_eq!(parse_target("@", &z, false).unwrap().as_str(), "example.com");
         assert_eq!(
-            parse_target("mail.example.com", &z, false).unwrap().as_str(),
+            parse_target("@", &z, false).unwrap().as_str(),
+            "example.com"
+        );
+        assert_eq!(
+            parse_target("mail.example.com", &z, false)
+                .unwrap()
+                .as_str(),
             "mail.example.com"
         );
         assert_eq!(parse_target("mail", &z, false).unwrap().as_str(), "mail");
-        assert_eq!(parse_target("Mail.Other.ORG.", &z, false).unwrap().as_str(), "mail.other.org");
+        assert_eq!(
+            parse_target("Mail.Other.ORG.", &z, false).unwrap().as_str(),
+            "mail.other.org"
+        );
         assert!(parse_target(".", &z, true).unwrap().is_root());
         assert!(parse_target(".", &z, false).is_err());
         assert!(parse_target("", &z, true).is_err());
@@ -478,7 +489,16 @@ mod tests {
         assert_eq!(n("@").relative_to(&z), "@");
         assert_eq!(n("a.b").relative_to(&z), "a.b");
         assert_eq!(n("a.b").to_absolute(), "a.b.example.com.");
-        let mut names = vec![n("b"), n("a.b"), n("@"), n("*"), n("z"), n("a"), n("_x"), n("0")];
+        let mut names = [
+            n("b"),
+            n("a.b"),
+            n("@"),
+            n("*"),
+            n("z"),
+            n("a"),
+            n("_x"),
+            n("0"),
+        ];
         names.sort();
         let got: Vec<String> = names.iter().map(|x| x.relative_to(&z)).collect();
         assert_eq!(got, ["@", "*", "0", "_x", "a", "b", "a.b", "z"]);

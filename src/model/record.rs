@@ -239,7 +239,10 @@ mod tests {
         let out = txt(&long);
         let want = format!("\"{}\\\"\" \"b\"", "a".repeat(254));
         assert_eq!(out, want);
-        assert_eq!(txt(&[b'x'; 510]), format!("\"{0}\" \"{0}\"", "x".repeat(255)));
+        assert_eq!(
+            txt(&[b'x'; 510]),
+            format!("\"{0}\" \"{0}\"", "x".repeat(255))
+        );
         assert_eq!(txt_chunks(&[b'x'; 511]).count(), 3);
         assert_eq!(txt_chunks(b"").count(), 1);
     }

@@ -58,7 +58,11 @@ pub fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, crate::er
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." { None } else { Some(path.as_str()) };
+        let field = if path == "." {
+            None
+        } else {
+            Some(path.as_str())
+        };
         crate::error::ApiError::new("parse_error", field, inner.to_string())
     })
 }
