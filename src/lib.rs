@@ -5,9 +5,11 @@
 //! parsing) does no I/O; the shell modules around it read files, run BIND's
 //! tools and talk to `named`.
 
+pub mod bind;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod model;
 pub mod render;
 pub mod serial;
