@@ -105,6 +105,9 @@ pub struct RawBind {
     pub rndc: Option<Vec<String>>,
     /// Seconds to wait for `named` to serve a new serial after a reload.
     pub confirm_timeout: Option<f64>,
+    /// Where the local `named` answers queries (`127.0.0.1:53`), to
+    /// confirm the served serial.
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +158,7 @@ pub struct BindConfig {
     /// argv prefix for `rndc`, e.g. `["rndc", "-s", "127.0.0.1", "-p", "953"]`.
     pub rndc: Vec<String>,
     pub confirm_timeout: f64,
+    pub server: std::net::SocketAddr,
 }
 
 /// The Unix socket source.
@@ -324,7 +328,28 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             .unwrap_or_else(|| PathBuf::from("named-checkconf")),
         rndc,
         confirm_timeout,
+        server: match raw.bind.server.as_deref() {
+            None => std::net::SocketAddr::from(([127, 0, 0, 1], 53)),
+            Some(s) => s.parse().map_err(|_| {
+                key_err(
+                    "bind.server",
+                    format!("`{s}` is not an address:port like \"127.0.0.1:53\""),
+                )
+            })?,
+        },
     };
+    for (key, path) in [
+        ("paths.zones", &paths.zones),
+        ("paths.include", &paths.include),
+    ] {
+        let text = path.to_string_lossy();
+        if text.contains(['"', '\\', '\n']) || !path.is_absolute() {
+            return Err(key_err(
+                key,
+                "must be an absolute path without `\"`, `\\` or newlines (named.conf quotes it)",
+            ));
+        }
+    }
 
     let zone_options = raw.zone.options.unwrap_or_default();
     if zone_options.contains('}') && !braces_balance(&zone_options) {

@@ -8,9 +8,13 @@
 pub mod bind;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod exec;
+pub mod fsutil;
 pub mod model;
+pub mod plan;
 pub mod render;
 pub mod serial;
+pub mod store;
 pub mod validate;

@@ -1,4 +1,8 @@
-//! BIND's tools as data: argv builders and interpreters of what the tools
-//! print. Nothing here runs a process; [`crate::exec`] does.
+//! BIND's tools as data: argv builders, the files we write for `named`, and
+//! interpreters of what the tools print. Nothing here runs a process or
+//! touches a file; [`crate::exec`] and [`crate::deploy`] do.
 
 pub mod checkzone;
+pub mod conf;
+pub mod query;
+pub mod rndc;

@@ -1,0 +1,670 @@
+//! Deploying: validated zones become files `named` serves.
+//!
+//! For a batch of changes: validate, plan, render with the next serial,
+//! write temporary files, check them with BIND's own loader (one
+//! `named-checkzone` for one zone, one `named-checkconf -z` for many),
+//! rename the good ones into place and touch their mtime (`named` skips a
+//! reload when the file is not newer than its last load), archive the files
+//! of deleted zones, rewrite the include file, save the state durably, then
+//! one `rndc reconfig` and/or `rndc reload` and a check that the new serials
+//! are served. A zone BIND refuses keeps its old file and state. When
+//! `named` cannot be reached, everything stays installed and the zones are
+//! marked pending; [`Deployer::retry_pending`] finishes the job later.
+
+use crate::bind::{checkzone, conf, query, rndc};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::exec::{self, ToolError};
+use crate::fsutil;
+use crate::model::name::Name;
+use crate::model::zone::Zone;
+use crate::plan::{self, Candidate};
+use crate::render;
+use crate::serial::{self, Now};
+use crate::store::{Deployed, FORMAT_VERSION, Store, StoreError, ZoneState};
+use crate::validate;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// One wanted change.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The zone should look like this (create or replace).
+    Put { zone: Zone, seq: Option<u64> },
+    /// The zone should not exist.
+    Delete { uuid: String },
+}
+
+/// How to run a batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Write every zone even when its content is unchanged.
+    pub force: bool,
+    /// Plan, render and diff, but change nothing.
+    pub dry_run: bool,
+}
+
+/// A zone refused, with every reason in the API's error shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub uuid: String,
+    pub domain: String,
+    pub errors: Vec<ApiError>,
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Domains written, with their new serials.
+    pub written: Vec<(String, u32)>,
+    /// Zones whose content did not change.
+    pub unchanged: usize,
+    /// Domains removed (their files archived).
+    pub deleted: Vec<String>,
+    pub rejected: Vec<Rejection>,
+    /// Unified diffs per written zone (dry runs).
+    pub diffs: Vec<(String, String)>,
+    /// Domains installed but not (yet) confirmed served by `named`.
+    pub pending: Vec<String>,
+    /// Why `named` could not be told, when it could not.
+    pub reload_error: Option<String>,
+}
+
+/// Failures that stop a whole batch: nothing the batch was about is lost,
+/// it can simply be tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("failed to write {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to check zones")]
+    Check(#[source] ToolError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DeployError + '_ {
+    move |source| DeployError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The deploy engine: configuration, the locked store and the state of
+/// every zone in memory.
+#[derive(Debug)]
+pub struct Deployer {
+    pub config: Config,
+    pub store: Store,
+    pub states: BTreeMap<String, ZoneState>,
+}
+
+/// A zone rendered for installing.
+struct Rendered {
+    candidate: Candidate,
+    serial: u32,
+    text: String,
+    /// Whether `named` already has this zone (a reload, not a reconfig).
+    known: bool,
+    /// A previous file under another domain, to archive.
+    old_domain: Option<String>,
+}
+
+impl Deployer {
+    /// Opens the state directory (taking its lock) and loads every zone's
+    /// state.
+    pub fn open(config: Config) -> Result<Deployer, DeployError> {
+        let store = Store::open(&config.paths.state)?;
+        let states = store.load_all()?;
+        Ok(Deployer {
+            config,
+            store,
+            states,
+        })
+    }
+
+    /// Path of a domain's zone file.
+    pub fn zone_file(&self, domain: &str) -> PathBuf {
+        self.config.paths.zones.join(format!("{domain}.zone"))
+    }
+
+    /// Applies a batch of changes. Per-zone problems are reported in the
+    /// [`Report`]; an `Err` means the batch did nothing durable and can be
+    /// retried as a whole.
+    pub fn apply(
+        &mut self,
+        changes: Vec<Change>,
+        options: Options,
+        now: Now,
+    ) -> Result<Report, DeployError> {
+        let mut report = Report::default();
+        // Last word wins for each uuid within a batch.
+        let mut last: BTreeMap<String, Change> = BTreeMap::new();
+        for change in changes {
+            let uuid = match &change {
+                Change::Put { zone, .. } => zone.uuid.clone(),
+                Change::Delete { uuid } => uuid.clone(),
+            };
+            last.insert(uuid, change);
+        }
+        let mut candidates = Vec::new();
+        let mut deletes = BTreeSet::new();
+        for (uuid, change) in last {
+            match change {
+                Change::Delete { .. } => {
+                    deletes.insert(uuid);
+                }
+                Change::Put { zone, seq } => match validate::validate(&zone, &self.config.zone) {
+                    Ok(valid) => {
+                        let hash = render::content_hash(&valid, &self.config.render);
+                        candidates.push(Candidate {
+                            zone,
+                            seq,
+                            valid,
+                            hash,
+                        });
+                    }
+                    Err(errors) => report.rejected.push(Rejection {
+                        uuid,
+                        domain: zone.domain.clone(),
+                        errors,
+                    }),
+                },
+            }
+        }
+        let zones_dir = self.config.paths.zones.clone();
+        let plan = plan::plan(
+            &self.states,
+            candidates,
+            &deletes,
+            options.force,
+            &|domain| zones_dir.join(format!("{domain}.zone")).is_file(),
+        );
+        for (uuid, errors) in plan.rejected {
+            let domain = self
+                .states
+                .get(&uuid)
+                .map(|s| s.zone.domain.clone())
+                .unwrap_or_default();
+            report.rejected.push(Rejection {
+                uuid,
+                domain,
+                errors,
+            });
+        }
+        report.unchanged = plan.unchanged.len();
+
+        let rendered: Vec<Rendered> = plan
+            .write
+            .into_iter()
+            .map(|c| self.render_one(c, now))
+            .collect();
+
+        if options.dry_run {
+            for r in &rendered {
+                let path = self.zone_file(r.candidate.domain());
+                let old = fs::read_to_string(&path).unwrap_or_default();
+                let diff = similar::TextDiff::from_lines(&old, &r.text)
+                    .unified_diff()
+                    .header(
+                        &format!("a/{}.zone", r.candidate.domain()),
+                        &format!("b/{}.zone", r.candidate.domain()),
+                    )
+                    .to_string();
+                report.diffs.push((r.candidate.domain().to_owned(), diff));
+                report
+                    .written
+                    .push((r.candidate.domain().to_owned(), r.serial));
+            }
+            report.deleted = plan.delete.iter().filter_map(|(_, d)| d.clone()).collect();
+            return Ok(report);
+        }
+
+        fsutil::ensure_dir(&zones_dir).map_err(io_err(&zones_dir))?;
+        let (good, refused) = self.check(rendered)?;
+        report.rejected.extend(refused);
+        self.install(&good)?;
+
+        // Unchanged zones may still carry a new body or seq.
+        for c in &plan.unchanged {
+            let Some(state) = self.states.get_mut(c.uuid()) else {
+                continue;
+            };
+            if state.zone != c.zone || (c.seq.is_some() && state.last_seq != c.seq) {
+                state.zone = c.zone.clone();
+                state.last_seq = c.seq.or(state.last_seq);
+                self.store.save_with(c.uuid(), state, false)?;
+            }
+        }
+        let mut reload_known = Vec::new();
+        let mut fresh = Vec::new();
+        for r in &good {
+            let uuid = r.candidate.uuid().to_owned();
+            let last_seq = r
+                .candidate
+                .seq
+                .or_else(|| self.states.get(&uuid).and_then(|s| s.last_seq));
+            let state = ZoneState {
+                format_version: FORMAT_VERSION,
+                zone: r.candidate.zone.clone(),
+                last_seq,
+                deployed: Some(Deployed {
+                    domain: r.candidate.domain().to_owned(),
+                    serial: r.serial,
+                    content_hash: r.candidate.hash.clone(),
+                    pending_reload: true,
+                }),
+            };
+            self.store.save_with(&uuid, &state, false)?;
+            self.states.insert(uuid, state);
+            report
+                .written
+                .push((r.candidate.domain().to_owned(), r.serial));
+            if r.known {
+                reload_known.push(r.candidate.valid.origin.clone());
+            } else {
+                fresh.push(r.candidate.valid.origin.clone());
+            }
+        }
+        for (uuid, domain) in &plan.delete {
+            if let Some(domain) = domain {
+                self.archive(domain)?;
+                report.deleted.push(domain.clone());
+            }
+            self.states.remove(uuid);
+            let path = self.store.dir().join("zones").join(format!("{uuid}.json"));
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        for r in &good {
+            if let Some(old) = &r.old_domain {
+                self.archive(old)?;
+            }
+        }
+        self.store.sync()?;
+        let include_changed = self.write_include()?;
+
+        let reconfig = include_changed || !fresh.is_empty();
+        self.reload(reconfig, &reload_known, &mut report);
+        Ok(report)
+    }
+
+    fn render_one(&self, candidate: Candidate, now: Now) -> Rendered {
+        let domain = candidate.domain().to_owned();
+        let previous = self
+            .states
+            .get(candidate.uuid())
+            .and_then(|s| s.deployed.as_ref());
+        let old_domain = previous
+            .filter(|d| d.domain != domain)
+            .map(|d| d.domain.clone());
+        let state_serial = previous.filter(|d| d.domain == domain).map(|d| d.serial);
+        let path = self.zone_file(&domain);
+        let disk_serial = fs::read_to_string(&path).ok().and_then(|t| soa_serial(&t));
+        let deployed = match (state_serial, disk_serial) {
+            (Some(a), Some(b)) => Some(serial::max(a, b)),
+            (a, b) => a.or(b),
+        };
+        let serial = serial::next(self.config.serial, deployed, now);
+        let text = render::render(&candidate.valid, &self.config.render, serial);
+        Rendered {
+            candidate,
+            serial,
+            text,
+            known: previous.is_some_and(|d| d.domain == domain),
+            old_domain,
+        }
+    }
+
+    /// Writes the temporary files and checks them; returns the zones that
+    /// passed and the refusals.
+    fn check(
+        &self,
+        rendered: Vec<Rendered>,
+    ) -> Result<(Vec<Rendered>, Vec<Rejection>), DeployError> {
+        let mut refused = Vec::new();
+        if rendered.is_empty() {
+            return Ok((rendered, refused));
+        }
+        let files: Vec<(PathBuf, &[u8])> = rendered
+            .iter()
+            .map(|r| (self.temp_file(r.candidate.domain()), r.text.as_bytes()))
+            .collect();
+        fsutil::write_batch_unrenamed(&files).map_err(|(p, e)| io_err(&p)(e))?;
+        let problems: HashMap<Name, Vec<String>> = if rendered.len() == 1 {
+            let r = &rendered[0];
+            let origin = &r.candidate.valid.origin;
+            let argv = checkzone::argv(&self.config.bind.checkzone, origin, &files[0].0);
+            let output = exec::run(&argv).map_err(DeployError::Check)?;
+            match checkzone::interpret(origin, r.serial, output) {
+                Ok(()) => HashMap::new(),
+                Err(ToolError::Failed(f)) => HashMap::from([(
+                    origin.clone(),
+                    f.output
+                        .stdout
+                        .lines()
+                        .chain(f.output.stderr.lines())
+                        .map(str::to_owned)
+                        .filter(|l| !l.is_empty())
+                        .collect(),
+                )]),
+                Err(e) => return Err(DeployError::Check(e)),
+            }
+        } else {
+            self.check_batch(&rendered, &files)?
+        };
+        let mut good = Vec::new();
+        for r in rendered {
+            match problems.get(&r.candidate.valid.origin) {
+                None => good.push(r),
+                Some(lines) => {
+                    let _ = fs::remove_file(self.temp_file(r.candidate.domain()));
+                    refused.push(Rejection {
+                        uuid: r.candidate.uuid().to_owned(),
+                        domain: r.candidate.domain().to_owned(),
+                        errors: vec![ApiError::new(
+                            "bind_rejected",
+                            None,
+                            format!("named-checkzone refused the zone: {}", lines.join(" | ")),
+                        )],
+                    });
+                }
+            }
+        }
+        Ok((good, refused))
+    }
+
+    fn check_batch(
+        &self,
+        rendered: &[Rendered],
+        files: &[(PathBuf, &[u8])],
+    ) -> Result<HashMap<Name, Vec<String>>, DeployError> {
+        let stanzas: Vec<conf::Stanza> = rendered
+            .iter()
+            .zip(files)
+            .map(|(r, (path, _))| conf::Stanza {
+                domain: r.candidate.domain().to_owned(),
+                file: path.to_string_lossy().into_owned(),
+            })
+            .collect();
+        let zones_dir = &self.config.paths.zones;
+        let conf_path = zones_dir.join(format!(".check.{}.conf", std::process::id()));
+        fs::write(&conf_path, conf::check_conf(zones_dir, &stanzas)).map_err(io_err(&conf_path))?;
+        let argv = checkzone::checkconf_argv(&self.config.bind.checkconf, &conf_path);
+        let output = exec::run(&argv);
+        let _ = fs::remove_file(&conf_path);
+        let output = output.map_err(DeployError::Check)?;
+        let expected: HashMap<Name, (String, u32)> = rendered
+            .iter()
+            .zip(&stanzas)
+            .map(|(r, s)| (r.candidate.valid.origin.clone(), (s.file.clone(), r.serial)))
+            .collect();
+        let problems = checkzone::interpret_batch(&output, &expected);
+        if !output.success && problems.is_empty() {
+            return Err(DeployError::Check(ToolError::failed(
+                output,
+                "failed without naming a zone",
+            )));
+        }
+        Ok(problems)
+    }
+
+    fn temp_file(&self, domain: &str) -> PathBuf {
+        self.config.paths.zones.join(format!(".{domain}.zone.new"))
+    }
+
+    /// Renames checked files into place, newest mtime, one directory sync.
+    fn install(&self, good: &[Rendered]) -> Result<(), DeployError> {
+        let now = SystemTime::now();
+        for r in good {
+            let tmp = self.temp_file(r.candidate.domain());
+            let path = self.zone_file(r.candidate.domain());
+            fs::rename(&tmp, &path).map_err(io_err(&path))?;
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            f.set_modified(now).map_err(io_err(&path))?;
+        }
+        if !good.is_empty() {
+            fsutil::sync_dir(&self.config.paths.zones).map_err(io_err(&self.config.paths.zones))?;
+        }
+        Ok(())
+    }
+
+    /// Moves a zone file into `zones/.archive/`, never overwriting an
+    /// earlier archived file.
+    fn archive(&self, domain: &str) -> Result<(), DeployError> {
+        let path = self.zone_file(domain);
+        if !path.exists() {
+            return Ok(());
+        }
+        let dir = self.config.paths.zones.join(".archive");
+        fsutil::ensure_dir(&dir).map_err(io_err(&dir))?;
+        let stamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut target = dir.join(format!("{domain}.zone.{stamp}"));
+        let mut n = 1;
+        while target.exists() {
+            target = dir.join(format!("{domain}.zone.{stamp}.{n}"));
+            n += 1;
+        }
+        fs::rename(&path, &target).map_err(io_err(&target))?;
+        fsutil::sync_dir(&dir).map_err(io_err(&dir))?;
+        Ok(())
+    }
+
+    /// Rewrites the include file when the set of zones changed; returns
+    /// whether it did.
+    fn write_include(&self) -> Result<bool, DeployError> {
+        let stanzas: Vec<conf::Stanza> = self
+            .states
+            .values()
+            .filter_map(|s| s.deployed.as_ref())
+            .map(|d| conf::Stanza {
+                domain: d.domain.clone(),
+                file: self.zone_file(&d.domain).to_string_lossy().into_owned(),
+            })
+            .collect();
+        let text = conf::include_file(&stanzas, &self.config.zone_options);
+        let path = &self.config.paths.include;
+        if fs::read_to_string(path).is_ok_and(|old| old == text) {
+            return Ok(false);
+        }
+        fsutil::ensure_dir(fsutil::parent(path)).map_err(io_err(path))?;
+        fsutil::write_atomic(path, text.as_bytes()).map_err(io_err(path))?;
+        Ok(true)
+    }
+
+    /// Tells `named`, then confirms the served serials of every zone that
+    /// waits for it (this batch's and any left pending before).
+    fn reload(&mut self, reconfig: bool, known: &[Name], report: &mut Report) {
+        let mut known: Vec<Name> = known.to_vec();
+        let mut reconfig = reconfig;
+        for s in self.states.values() {
+            if let Some(d) = s.deployed.as_ref().filter(|d| d.pending_reload) {
+                if let Ok(n) = crate::model::name::parse_domain(&d.domain) {
+                    if !known.contains(&n) {
+                        // Earlier pending zones: a reconfig covers new ones,
+                        // a reload changed ones.
+                        reconfig = true;
+                        known.push(n);
+                    }
+                }
+            }
+        }
+        let prefix = &self.config.bind.rndc;
+        let mut commands = Vec::new();
+        if reconfig {
+            commands.push(rndc::Command::Reconfig);
+        }
+        match known.len() {
+            0 => {}
+            1 => commands.push(rndc::Command::Reload(known[0].clone())),
+            _ => commands.push(rndc::Command::ReloadAll),
+        }
+        for command in &commands {
+            let result = exec::run(&rndc::argv(prefix, command)).and_then(rndc::interpret);
+            if let Err(e) = result {
+                report.reload_error = Some(e.to_string());
+                break;
+            }
+        }
+        let waiting: Vec<(String, u32)> = self
+            .states
+            .values()
+            .filter_map(|s| s.deployed.as_ref())
+            .filter(|d| d.pending_reload)
+            .map(|d| (d.domain.clone(), d.serial))
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let confirmed = if report.reload_error.is_none() {
+            confirm_serials(
+                self.config.bind.server,
+                &waiting,
+                Duration::from_secs_f64(self.config.bind.confirm_timeout),
+            )
+        } else {
+            BTreeSet::new()
+        };
+        let mut saved = false;
+        for (uuid, state) in &mut self.states {
+            let Some(d) = state.deployed.as_mut().filter(|d| d.pending_reload) else {
+                continue;
+            };
+            if confirmed.contains(&d.domain) {
+                d.pending_reload = false;
+                if self.store.save_with(uuid, state, false).is_ok() {
+                    saved = true;
+                }
+            } else {
+                report.pending.push(d.domain.clone());
+            }
+        }
+        if saved {
+            let _ = self.store.sync();
+        }
+        if report.reload_error.is_none() && !report.pending.is_empty() {
+            report.reload_error = Some(format!(
+                "named did not serve the new serial of {} zone(s) within {} s",
+                report.pending.len(),
+                self.config.bind.confirm_timeout
+            ));
+        }
+    }
+
+    /// Retries `rndc` for zones installed but not confirmed served.
+    pub fn retry_pending(&mut self) -> Report {
+        let mut report = Report::default();
+        self.reload(false, &[], &mut report);
+        report
+    }
+
+    /// Domains installed but not confirmed served.
+    pub fn pending(&self) -> Vec<String> {
+        self.states
+            .values()
+            .filter_map(|s| s.deployed.as_ref())
+            .filter(|d| d.pending_reload)
+            .map(|d| d.domain.clone())
+            .collect()
+    }
+}
+
+/// The serial in a zone file's SOA record, if it can be found: the third
+/// field after `SOA`.
+pub fn soa_serial(text: &str) -> Option<u32> {
+    for line in text.lines() {
+        let line = line.split(';').next().unwrap_or_default();
+        let mut tokens = line
+            .split_whitespace()
+            .skip_while(|t| !t.eq_ignore_ascii_case("SOA"));
+        if tokens.next().is_some() {
+            let rest: Vec<&str> = tokens.filter(|t| *t != "(").collect();
+            return rest.get(2).and_then(|s| s.parse().ok());
+        }
+    }
+    None
+}
+
+/// Asks `server` for the SOA of each zone until each serves at least the
+/// expected serial or `timeout` passes; returns the domains confirmed.
+pub fn confirm_serials(
+    server: std::net::SocketAddr,
+    zones: &[(String, u32)],
+    timeout: Duration,
+) -> BTreeSet<String> {
+    let mut confirmed = BTreeSet::new();
+    let bind_addr: std::net::SocketAddr = if server.is_ipv4() {
+        ([127, 0, 0, 1], 0).into()
+    } else {
+        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let Ok(socket) = UdpSocket::bind(bind_addr) else {
+        return confirmed;
+    };
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(20)));
+    let names: Vec<Option<Name>> = zones
+        .iter()
+        .map(|(d, _)| crate::model::name::parse_domain(d).ok())
+        .collect();
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    let mut open: BTreeSet<usize> = (0..zones.len()).filter(|i| names[*i].is_some()).collect();
+    while !open.is_empty() && Instant::now() < deadline {
+        for &i in &open {
+            if let Some(name) = &names[i] {
+                let id = u16::try_from(i % 65_536).unwrap_or(0);
+                let _ = socket.send_to(&query::soa_query(id, name), server);
+            }
+        }
+        let round_end = Instant::now() + Duration::from_millis(50);
+        while Instant::now() < round_end {
+            let Ok((n, _)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            if let Some((id, query::Answer::Serial(s))) = query::parse_answer(&buf[..n]) {
+                let candidates: Vec<usize> = open
+                    .iter()
+                    .copied()
+                    .filter(|i| i % 65_536 == usize::from(id))
+                    .collect();
+                for i in candidates {
+                    let (domain, want) = &zones[i];
+                    if s == *want || serial::Serial(s) > serial::Serial(*want) {
+                        confirmed.insert(domain.clone());
+                        open.remove(&i);
+                    }
+                }
+            }
+        }
+    }
+    confirmed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_soa_serial() {
+        let ours = "; c\n$ORIGIN a.\n$TTL 1\n@\t3600\tIN\tSOA\tns. h. 2026112601 1 2 3 4\n";
+        assert_eq!(soa_serial(ours), Some(2_026_112_601));
+        let theirs = "@ IN SOA ns. h. ( 42 ; serial\n 1 2 3 4 )\n";
+        assert_eq!(soa_serial(theirs), Some(42));
+        assert_eq!(soa_serial("nothing"), None);
+    }
+}

@@ -1,0 +1,257 @@
+//! The state store: one JSON file per zone under `state/zones/<uuid>.json`,
+//! and the lock that keeps a second agent off the same state directory.
+//!
+//! A zone's state is the zone as last accepted (the API's own JSON), the
+//! last event `seq` applied to it, and what was deployed from it: the
+//! serial, the hash of the rendered content without the serial, the domain
+//! its file is named after, and whether `named` still has to load it. Every
+//! write is atomic and durable ([`crate::fsutil`]).
+
+use crate::fsutil;
+use crate::model::zone::Zone;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The version of the state file format; bumped on incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What the agent knows about one zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneState {
+    pub format_version: u32,
+    /// The zone as last accepted.
+    pub zone: Zone,
+    /// The highest event `seq` applied to this zone.
+    #[serde(default)]
+    pub last_seq: Option<u64>,
+    /// What is installed for `named`, if anything.
+    #[serde(default)]
+    pub deployed: Option<Deployed>,
+}
+
+/// The installed file of a zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployed {
+    /// The A-label domain; the file is `zones/<domain>.zone`.
+    pub domain: String,
+    pub serial: u32,
+    /// SHA-256 of the rendered file with serial 0.
+    pub content_hash: String,
+    /// The file is installed but `named` has not confirmed loading it.
+    #[serde(default)]
+    pub pending_reload: bool,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("failed to access state file {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("state file {path} is not valid: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "another zoneagent holds the lock on {path}; only one instance may use a state directory"
+    )]
+    Locked { path: PathBuf },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The state directory, locked for this process.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the state directory and takes its lock
+    /// without waiting: a second instance fails at once.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let zones = dir.join("zones");
+        fsutil::ensure_dir(&zones).map_err(io_err(&zones))?;
+        let lock_path = dir.join("lock");
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+            if errno == nix::errno::Errno::EWOULDBLOCK {
+                StoreError::Locked {
+                    path: lock_path.clone(),
+                }
+            } else {
+                StoreError::Io {
+                    path: lock_path.clone(),
+                    source: errno.into(),
+                }
+            }
+        })?;
+        Ok(Store {
+            dir: dir.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn zone_path(&self, uuid: &str) -> PathBuf {
+        self.dir.join("zones").join(format!("{uuid}.json"))
+    }
+
+    /// Loads every zone's state, keyed by uuid.
+    pub fn load_all(&self) -> Result<BTreeMap<String, ZoneState>, StoreError> {
+        let dir = self.dir.join("zones");
+        let mut out = BTreeMap::new();
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            // Temporary files of an interrupted write are left over from a
+            // crash: the rename never happened, so they are not state.
+            if name.starts_with('.') {
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let Some(uuid) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let state = read_state(&path)?;
+            out.insert(uuid.to_owned(), state);
+        }
+        Ok(out)
+    }
+
+    /// Writes one zone's state durably.
+    pub fn save(&self, uuid: &str, state: &ZoneState) -> Result<(), StoreError> {
+        self.save_with(uuid, state, true)
+    }
+
+    /// Writes one zone's state; with `sync_dir` false, [`Store::sync`] must
+    /// follow before the write counts as durable (one directory fsync for a
+    /// batch).
+    pub fn save_with(
+        &self,
+        uuid: &str,
+        state: &ZoneState,
+        sync_dir: bool,
+    ) -> Result<(), StoreError> {
+        let path = self.zone_path(uuid);
+        let bytes = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        fsutil::write_atomic_with(&path, &bytes, sync_dir).map_err(io_err(&path))
+    }
+
+    /// Removes one zone's state durably.
+    pub fn remove(&self, uuid: &str) -> Result<(), StoreError> {
+        let path = self.zone_path(uuid);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        self.sync()
+    }
+
+    /// Makes every earlier `save_with(.., false)` durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let dir = self.dir.join("zones");
+        fsutil::sync_dir(&dir).map_err(io_err(&dir))
+    }
+}
+
+fn read_state(path: &Path) -> Result<ZoneState, StoreError> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let state: ZoneState = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })?;
+    if state.format_version != FORMAT_VERSION {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!(
+                "format_version {} is not supported (expected {FORMAT_VERSION})",
+                state.format_version
+            ),
+        });
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(domain: &str) -> ZoneState {
+        ZoneState {
+            format_version: FORMAT_VERSION,
+            zone: Zone {
+                uuid: "z1".into(),
+                domain: domain.into(),
+                created_at: None,
+                records: vec![],
+            },
+            last_seq: Some(4),
+            deployed: Some(Deployed {
+                domain: domain.into(),
+                serial: 2_026_112_600,
+                content_hash: "ab".into(),
+                pending_reload: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn save_load_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.save("z1", &state("example.com")).unwrap();
+        fs::write(dir.path().join("zones/.z2.json.99.tmp"), "{torn").unwrap();
+        let all = store.load_all().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all["z1"], state("example.com"));
+        assert!(!dir.path().join("zones/.z2.json.99.tmp").exists());
+        store.remove("z1").unwrap();
+        assert!(store.load_all().unwrap().is_empty());
+    }
+
+    #[test]
+    fn second_instance_fails_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("another zoneagent"));
+    }
+
+    #[test]
+    fn corrupt_state_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        fs::write(dir.path().join("zones/bad.json"), "{}").unwrap();
+        let err = store.load_all().unwrap_err().to_string();
+        assert!(err.contains("bad.json"), "{err}");
+    }
+}
