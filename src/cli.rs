@@ -5,7 +5,11 @@
 
 use crate::config::{self, Config};
 use crate::error::{ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
-use crate::model::zone;
+use crate::deploy::{Change, Deployer, Options};
+use crate::model::name;
+use crate::model::zone::{self, Zone};
+use crate::serial::Now;
+use std::collections::BTreeSet;
 use crate::render;
 use crate::validate;
 use clap::{Parser, Subcommand};
@@ -47,6 +51,37 @@ pub enum Command {
         /// Zone JSON file, or `-` for standard input.
         zone_json: PathBuf,
     },
+    /// Makes a dump (a JSON array of zone details) the desired state: zones
+    /// absent from it are removed, the rest deployed.
+    Import {
+        /// Print what would change (unified diffs) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print problems as JSON objects in the API's error shape.
+        #[arg(long)]
+        json: bool,
+        /// The dump, or `-` for standard input.
+        dump: PathBuf,
+    },
+    /// Re-renders, checks, installs and reloads zones from the state;
+    /// unchanged zones are skipped.
+    Rebuild {
+        /// Only this zone (repeatable).
+        #[arg(long = "zone", value_name = "DOMAIN")]
+        zones: Vec<String>,
+        /// Print a unified diff per changed zone and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write and reload every zone, changed or not.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Shows every zone with its serial and what is pending.
+    Status {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -61,7 +96,219 @@ pub fn run(cli: Cli) -> i32 {
             json,
             zone_json,
         } => render_cmd(&config, serial, json, &zone_json),
+        Command::Import {
+            dry_run,
+            json,
+            dump,
+        } => import_cmd(config, dry_run, json, &dump),
+        Command::Rebuild {
+            zones,
+            dry_run,
+            force,
+        } => rebuild_cmd(config, &zones, dry_run, force),
+        Command::Status { json } => status_cmd(config, json),
     }
+}
+
+/// The clock, read once per command (the core never reads it).
+pub fn now() -> Now {
+    let now = chrono::Utc::now();
+    Now {
+        date: now.date_naive(),
+        unix: now.timestamp(),
+    }
+}
+
+fn open_deployer(config: Config) -> Result<Deployer, i32> {
+    Deployer::open(config).map_err(|e| {
+        print_error(&e);
+        EXIT_FAILURE
+    })
+}
+
+fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
+    let text = match read_input(path) {
+        Ok(t) => t,
+        Err(e) => {
+            print_error(&ReadError {
+                path: path.to_owned(),
+                source: e,
+            });
+            return EXIT_FAILURE;
+        }
+    };
+    let zones: Vec<Zone> = match zone::decode(&text) {
+        Ok(z) => z,
+        Err(e) => {
+            print_problems("error", &[e], json);
+            return EXIT_INVALID_INPUT;
+        }
+    };
+    let mut deployer = match open_deployer(config) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let wanted: BTreeSet<&str> = zones.iter().map(|z| z.uuid.as_str()).collect();
+    let mut changes: Vec<Change> = deployer
+        .states
+        .keys()
+        .filter(|uuid| !wanted.contains(uuid.as_str()))
+        .map(|uuid| Change::Delete {
+            uuid: uuid.clone(),
+            seq: None,
+            recent_ids: None,
+        })
+        .collect();
+    changes.extend(zones.into_iter().map(|zone| Change::Put {
+        zone,
+        seq: None,
+        recent_ids: None,
+    }));
+    let options = Options {
+        force: false,
+        dry_run,
+    };
+    finish(&mut deployer, changes, options, json)
+}
+
+fn rebuild_cmd(config: Config, only: &[String], dry_run: bool, force: bool) -> i32 {
+    let mut wanted = BTreeSet::new();
+    for d in only {
+        match name::parse_domain(d) {
+            Ok(n) => {
+                wanted.insert(n.as_str().to_owned());
+            }
+            Err(e) => {
+                print_problems("error", &[ApiError::validation("zone", e)], false);
+                return EXIT_INVALID_INPUT;
+            }
+        }
+    }
+    let mut deployer = match open_deployer(config) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let changes: Vec<Change> = deployer
+        .states
+        .values()
+        .filter(|s| {
+            wanted.is_empty()
+                || name::parse_domain(&s.zone.domain).is_ok_and(|n| wanted.contains(n.as_str()))
+        })
+        .map(|s| Change::Put {
+            zone: s.zone.clone(),
+            seq: s.last_seq,
+            recent_ids: None,
+        })
+        .collect();
+    if !wanted.is_empty() && changes.len() < wanted.len() {
+        eprintln!("error: some --zone domains are not known to this agent");
+        return EXIT_INVALID_INPUT;
+    }
+    finish(&mut deployer, changes, Options { force, dry_run }, false)
+}
+
+fn finish(deployer: &mut Deployer, changes: Vec<Change>, options: Options, json: bool) -> i32 {
+    let report = match deployer.apply(changes, options, now()) {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for (_, diff) in &report.diffs {
+        let _ = out.write_all(diff.as_bytes());
+    }
+    for r in &report.rejected {
+        let problems: Vec<ApiError> = r
+            .errors
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.detail = format!("zone {} ({}): {}", r.domain, r.uuid, e.detail);
+                e
+            })
+            .collect();
+        print_problems("error", &problems, json);
+    }
+    let verb = if options.dry_run { "would write" } else { "wrote" };
+    let _ = writeln!(
+        std::io::stderr(),
+        "{verb} {} zone(s), {} unchanged, {} deleted, {} rejected{}",
+        report.written.len(),
+        report.unchanged,
+        report.deleted.len(),
+        report.rejected.len(),
+        if report.pending.is_empty() {
+            String::new()
+        } else {
+            format!(", {} waiting for named", report.pending.len())
+        }
+    );
+    if let Some(e) = &report.reload_error {
+        eprintln!("warning: named was not told or did not confirm; the files are installed and the reload will be retried: {e}");
+    }
+    if !report.rejected.is_empty() {
+        EXIT_INVALID_INPUT
+    } else if report.reload_error.is_some() {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StatusRow<'a> {
+    uuid: &'a str,
+    domain: &'a str,
+    records: usize,
+    last_seq: Option<u64>,
+    serial: Option<u32>,
+    pending_reload: bool,
+}
+
+fn status_cmd(config: Config, json: bool) -> i32 {
+    let deployer = match open_deployer(config) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let rows: Vec<StatusRow> = deployer
+        .states
+        .iter()
+        .map(|(uuid, s)| StatusRow {
+            uuid,
+            domain: s.deployed.as_ref().map_or(s.zone.domain.as_str(), |d| d.domain.as_str()),
+            records: s.zone.records.len(),
+            last_seq: s.last_seq,
+            serial: s.deployed.as_ref().map(|d| d.serial),
+            pending_reload: s.deployed.as_ref().is_some_and(|d| d.pending_reload),
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let doc = serde_json::json!({
+            "zones": rows,
+            "pending": rows.iter().filter(|r| r.pending_reload).count(),
+        });
+        let _ = writeln!(out, "{doc}");
+    } else {
+        let _ = writeln!(out, "{:<40} {:>12} {:>8} {:>8}  UUID", "DOMAIN", "SERIAL", "RECORDS", "PENDING");
+        for r in &rows {
+            let _ = writeln!(
+                out,
+                "{:<40} {:>12} {:>8} {:>8}  {}",
+                r.domain,
+                r.serial.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                r.records,
+                if r.pending_reload { "reload" } else { "-" },
+                r.uuid
+            );
+        }
+        let pending = rows.iter().filter(|r| r.pending_reload).count();
+        let _ = writeln!(out, "{} zone(s), {pending} waiting for named", rows.len());
+    }
+    EXIT_OK
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, i32> {

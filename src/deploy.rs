@@ -21,7 +21,7 @@ use crate::model::zone::Zone;
 use crate::plan::{self, Candidate};
 use crate::render;
 use crate::serial::{self, Now};
-use crate::store::{Deployed, FORMAT_VERSION, Store, StoreError, ZoneState};
+use crate::store::{Deployed, FORMAT_VERSION, Store, StoreError, Tombstone, ZoneState};
 use crate::validate;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -33,10 +33,19 @@ use std::time::{Duration, Instant, SystemTime};
 /// One wanted change.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// The zone should look like this (create or replace).
-    Put { zone: Zone, seq: Option<u64> },
+    /// The zone should look like this (create or replace). `seq` and
+    /// `recent_ids` (when given) are recorded with it.
+    Put {
+        zone: Zone,
+        seq: Option<u64>,
+        recent_ids: Option<Vec<String>>,
+    },
     /// The zone should not exist.
-    Delete { uuid: String },
+    Delete {
+        uuid: String,
+        seq: Option<u64>,
+        recent_ids: Option<Vec<String>>,
+    },
 }
 
 /// How to run a batch.
@@ -150,23 +159,33 @@ impl Deployer {
         for change in changes {
             let uuid = match &change {
                 Change::Put { zone, .. } => zone.uuid.clone(),
-                Change::Delete { uuid } => uuid.clone(),
+                Change::Delete { uuid, .. } => uuid.clone(),
             };
             last.insert(uuid, change);
         }
         let mut candidates = Vec::new();
         let mut deletes = BTreeSet::new();
+        let mut delete_memory: HashMap<String, (Option<u64>, Option<Vec<String>>)> =
+            HashMap::new();
         for (uuid, change) in last {
             match change {
-                Change::Delete { .. } => {
+                Change::Delete {
+                    seq, recent_ids, ..
+                } => {
+                    delete_memory.insert(uuid.clone(), (seq, recent_ids));
                     deletes.insert(uuid);
                 }
-                Change::Put { zone, seq } => match validate::validate(&zone, &self.config.zone) {
+                Change::Put {
+                    zone,
+                    seq,
+                    recent_ids,
+                } => match validate::validate(&zone, &self.config.zone) {
                     Ok(valid) => {
                         let hash = render::content_hash(&valid, &self.config.render);
                         candidates.push(Candidate {
                             zone,
                             seq,
+                            recent_ids,
                             valid,
                             hash,
                         });
@@ -201,10 +220,20 @@ impl Deployer {
         }
         report.unchanged = plan.unchanged.len();
 
+        // A zone created again after a delete must not reuse the serials of
+        // its earlier life: secondaries may still remember them.
+        let archived = if plan.write.iter().any(|c| !self.states.contains_key(c.uuid())) {
+            self.archived_serials()
+        } else {
+            HashMap::new()
+        };
         let rendered: Vec<Rendered> = plan
             .write
             .into_iter()
-            .map(|c| self.render_one(c, now))
+            .map(|c| {
+                let floor = archived.get(c.domain()).copied();
+                self.render_one(c, floor, now)
+            })
             .collect();
 
         if options.dry_run {
@@ -247,14 +276,19 @@ impl Deployer {
         let mut fresh = Vec::new();
         for r in &good {
             let uuid = r.candidate.uuid().to_owned();
-            let last_seq = r
+            let previous = self.states.get(&uuid);
+            let last_seq = r.candidate.seq.or_else(|| previous.and_then(|s| s.last_seq));
+            let recent_ids = r
                 .candidate
-                .seq
-                .or_else(|| self.states.get(&uuid).and_then(|s| s.last_seq));
+                .recent_ids
+                .clone()
+                .or_else(|| previous.map(|s| s.recent_ids.clone()))
+                .unwrap_or_default();
             let state = ZoneState {
                 format_version: FORMAT_VERSION,
                 zone: r.candidate.zone.clone(),
                 last_seq,
+                recent_ids,
                 deployed: Some(Deployed {
                     domain: r.candidate.domain().to_owned(),
                     serial: r.serial,
@@ -275,8 +309,23 @@ impl Deployer {
         }
         for (uuid, domain) in &plan.delete {
             if let Some(domain) = domain {
-                self.archive(domain)?;
+                let serial = self
+                    .states
+                    .get(uuid)
+                    .and_then(|s| s.deployed.as_ref())
+                    .map_or(0, |d| d.serial);
+                self.archive(domain, serial)?;
                 report.deleted.push(domain.clone());
+            }
+            if let Some(old) = self.states.get(uuid) {
+                let (seq, ids) = delete_memory.remove(uuid).unwrap_or_default();
+                let tombstone = Tombstone {
+                    format_version: FORMAT_VERSION,
+                    domain: old.zone.domain.clone(),
+                    last_seq: seq.or(old.last_seq),
+                    recent_ids: ids.unwrap_or_else(|| old.recent_ids.clone()),
+                };
+                self.store.save_tombstone(uuid, &tombstone)?;
             }
             self.states.remove(uuid);
             let path = self.store.dir().join("zones").join(format!("{uuid}.json"));
@@ -288,7 +337,7 @@ impl Deployer {
         }
         for r in &good {
             if let Some(old) = &r.old_domain {
-                self.archive(old)?;
+                self.archive(old, r.serial)?;
             }
         }
         self.store.sync()?;
@@ -299,7 +348,26 @@ impl Deployer {
         Ok(report)
     }
 
-    fn render_one(&self, candidate: Candidate, now: Now) -> Rendered {
+    /// The last serial of each domain in `zones/.archive/`.
+    fn archived_serials(&self) -> HashMap<String, u32> {
+        let mut out: HashMap<String, u32> = HashMap::new();
+        let Ok(entries) = fs::read_dir(self.config.paths.zones.join(".archive")) else {
+            return out;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((domain, rest)) = name.split_once(".zone.") else { continue };
+            let Some(serial) = rest.split('.').next().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let e = out.entry(domain.to_owned()).or_insert(serial);
+            *e = serial::max(*e, serial);
+        }
+        out
+    }
+
+    fn render_one(&self, candidate: Candidate, archived: Option<u32>, now: Now) -> Rendered {
         let domain = candidate.domain().to_owned();
         let previous = self
             .states
@@ -311,10 +379,10 @@ impl Deployer {
         let state_serial = previous.filter(|d| d.domain == domain).map(|d| d.serial);
         let path = self.zone_file(&domain);
         let disk_serial = fs::read_to_string(&path).ok().and_then(|t| soa_serial(&t));
-        let deployed = match (state_serial, disk_serial) {
-            (Some(a), Some(b)) => Some(serial::max(a, b)),
-            (a, b) => a.or(b),
-        };
+        let deployed = [state_serial, disk_serial, archived]
+            .into_iter()
+            .flatten()
+            .reduce(serial::max);
         let serial = serial::next(self.config.serial, deployed, now);
         let text = render::render(&candidate.valid, &self.config.render, serial);
         Rendered {
@@ -444,7 +512,7 @@ impl Deployer {
 
     /// Moves a zone file into `zones/.archive/`, never overwriting an
     /// earlier archived file.
-    fn archive(&self, domain: &str) -> Result<(), DeployError> {
+    fn archive(&self, domain: &str, serial: u32) -> Result<(), DeployError> {
         let path = self.zone_file(domain);
         if !path.exists() {
             return Ok(());
@@ -454,10 +522,10 @@ impl Deployer {
         let stamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut target = dir.join(format!("{domain}.zone.{stamp}"));
+        let mut target = dir.join(format!("{domain}.zone.{serial}.{stamp}"));
         let mut n = 1;
         while target.exists() {
-            target = dir.join(format!("{domain}.zone.{stamp}.{n}"));
+            target = dir.join(format!("{domain}.zone.{serial}.{stamp}.{n}"));
             n += 1;
         }
         fs::rename(&path, &target).map_err(io_err(&target))?;

@@ -16,5 +16,6 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod serial;
+pub mod state;
 pub mod store;
 pub mod validate;

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub struct Candidate {
     pub zone: Zone,
     pub seq: Option<u64>,
+    /// Event ids to remember (`None`: keep what the state has).
+    pub recent_ids: Option<Vec<String>>,
     pub valid: ValidatedZone,
     /// [`crate::render::content_hash`] of `valid`.
     pub hash: String,
@@ -121,6 +123,7 @@ mod tests {
         Candidate {
             zone,
             seq: None,
+            recent_ids: None,
             valid,
             hash: format!("h-{domain}"),
         }
@@ -131,6 +134,7 @@ mod tests {
             format_version: FORMAT_VERSION,
             zone: c.zone.clone(),
             last_seq: None,
+            recent_ids: vec![],
             deployed: Some(Deployed {
                 domain: c.domain().to_owned(),
                 serial: 1,

@@ -28,6 +28,9 @@ pub struct ZoneState {
     /// The highest event `seq` applied to this zone.
     #[serde(default)]
     pub last_seq: Option<u64>,
+    /// Ids of the latest events applied, for de-duplication.
+    #[serde(default)]
+    pub recent_ids: Vec<String>,
     /// What is installed for `named`, if anything.
     #[serde(default)]
     pub deployed: Option<Deployed>,
@@ -44,6 +47,18 @@ pub struct Deployed {
     /// The file is installed but `named` has not confirmed loading it.
     #[serde(default)]
     pub pending_reload: bool,
+}
+
+/// What is kept of a deleted zone, so a late replay of its events cannot
+/// bring it back: `state/tombstones/<uuid>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub format_version: u32,
+    pub domain: String,
+    #[serde(default)]
+    pub last_seq: Option<u64>,
+    #[serde(default)]
+    pub recent_ids: Vec<String>,
 }
 
 /// Why the store failed.
@@ -175,6 +190,43 @@ impl Store {
         self.sync()
     }
 
+    /// Writes a deleted zone's tombstone durably.
+    pub fn save_tombstone(&self, uuid: &str, tombstone: &Tombstone) -> Result<(), StoreError> {
+        let dir = self.dir.join("tombstones");
+        fsutil::ensure_dir(&dir).map_err(io_err(&dir))?;
+        let path = dir.join(format!("{uuid}.json"));
+        let bytes = serde_json::to_vec(tombstone).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        fsutil::write_atomic(&path, &bytes).map_err(io_err(&path))
+    }
+
+    /// Loads every tombstone, keyed by uuid.
+    pub fn load_tombstones(&self) -> Result<BTreeMap<String, Tombstone>, StoreError> {
+        let dir = self.dir.join("tombstones");
+        let mut out = BTreeMap::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(io_err(&dir))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(uuid) = name.strip_suffix(".json").filter(|_| !name.starts_with('.')) else {
+                continue;
+            };
+            let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+            let t: Tombstone = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+            out.insert(uuid.to_owned(), t);
+        }
+        Ok(out)
+    }
+
     /// Makes every earlier `save_with(.., false)` durable.
     pub fn sync(&self) -> Result<(), StoreError> {
         let dir = self.dir.join("zones");
@@ -214,6 +266,7 @@ mod tests {
                 records: vec![],
             },
             last_seq: Some(4),
+            recent_ids: vec!["e1".into()],
             deployed: Some(Deployed {
                 domain: domain.into(),
                 serial: 2_026_112_600,
