@@ -4,15 +4,15 @@
 //! with it. Errors are printed here, once, with their cause chain.
 
 use crate::config::{self, Config};
-use crate::error::{ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
 use crate::deploy::{Change, Deployer, Options};
+use crate::error::{ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
 use crate::model::name;
 use crate::model::zone::{self, Zone};
-use crate::serial::Now;
-use std::collections::BTreeSet;
 use crate::render;
+use crate::serial::Now;
 use crate::validate;
 use clap::{Parser, Subcommand};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -76,6 +76,19 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Runs the agent: takes events from the spool and the socket and
+    /// deploys them until SIGTERM.
+    Run {
+        /// Drain the spool, deploy, and exit (non-zero if anything failed).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Puts an event into the spool durably (tmp/, fsync, rename into new/).
+    Submit {
+        /// The event JSON file, or `-` for standard input (default).
+        #[arg(default_value = "-")]
+        event: PathBuf,
+    },
     /// Shows every zone with its serial and what is pending.
     Status {
         /// One JSON document instead of a table.
@@ -90,7 +103,10 @@ pub fn run(cli: Cli) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    init_logging(&config, matches!(cli.command, Command::Run { .. }));
     match cli.command {
+        Command::Run { once } => crate::daemon::run(config, cli.config.clone(), once),
+        Command::Submit { event } => submit_cmd(&config, &event),
         Command::Render {
             serial,
             json,
@@ -107,6 +123,56 @@ pub fn run(cli: Cli) -> i32 {
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
         Command::Status { json } => status_cmd(config, json),
+    }
+}
+
+fn init_logging(config: &Config, daemon: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ZONEAGENT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(if daemon { "info" } else { "warn" }));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = match config.log_format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        // journald adds its own timestamps.
+        crate::config::LogFormat::Text => builder.without_time().try_init(),
+    };
+}
+
+fn submit_cmd(config: &Config, path: &Path) -> i32 {
+    let text = match read_input(path) {
+        Ok(t) => t,
+        Err(e) => {
+            print_error(&ReadError {
+                path: path.to_owned(),
+                source: e,
+            });
+            return EXIT_FAILURE;
+        }
+    };
+    if let Err(e) = crate::model::event::decode_event(&text) {
+        print_problems("error", &[e], false);
+        return EXIT_INVALID_INPUT;
+    }
+    let spool = match crate::spool::Spool::open(&config.paths.spool, config.max_event_bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FAILURE;
+        }
+    };
+    match spool.submit(text.as_bytes()) {
+        Ok(name) => {
+            println!("{}", spool.new_dir().join(name).display());
+            EXIT_OK
+        }
+        Err(e) => {
+            print_error(&e);
+            EXIT_FAILURE
+        }
     }
 }
 
@@ -232,7 +298,11 @@ fn finish(deployer: &mut Deployer, changes: Vec<Change>, options: Options, json:
             .collect();
         print_problems("error", &problems, json);
     }
-    let verb = if options.dry_run { "would write" } else { "wrote" };
+    let verb = if options.dry_run {
+        "would write"
+    } else {
+        "wrote"
+    };
     let _ = writeln!(
         std::io::stderr(),
         "{verb} {} zone(s), {} unchanged, {} deleted, {} rejected{}",
@@ -247,7 +317,9 @@ fn finish(deployer: &mut Deployer, changes: Vec<Change>, options: Options, json:
         }
     );
     if let Some(e) = &report.reload_error {
-        eprintln!("warning: named was not told or did not confirm; the files are installed and the reload will be retried: {e}");
+        eprintln!(
+            "warning: named was not told or did not confirm; the files are installed and the reload will be retried: {e}"
+        );
     }
     if !report.rejected.is_empty() {
         EXIT_INVALID_INPUT
@@ -278,7 +350,10 @@ fn status_cmd(config: Config, json: bool) -> i32 {
         .iter()
         .map(|(uuid, s)| StatusRow {
             uuid,
-            domain: s.deployed.as_ref().map_or(s.zone.domain.as_str(), |d| d.domain.as_str()),
+            domain: s
+                .deployed
+                .as_ref()
+                .map_or(s.zone.domain.as_str(), |d| d.domain.as_str()),
             records: s.zone.records.len(),
             last_seq: s.last_seq,
             serial: s.deployed.as_ref().map(|d| d.serial),
@@ -293,7 +368,11 @@ fn status_cmd(config: Config, json: bool) -> i32 {
         });
         let _ = writeln!(out, "{doc}");
     } else {
-        let _ = writeln!(out, "{:<40} {:>12} {:>8} {:>8}  UUID", "DOMAIN", "SERIAL", "RECORDS", "PENDING");
+        let _ = writeln!(
+            out,
+            "{:<40} {:>12} {:>8} {:>8}  UUID",
+            "DOMAIN", "SERIAL", "RECORDS", "PENDING"
+        );
         for r in &rows {
             let _ = writeln!(
                 out,

@@ -113,6 +113,8 @@ pub struct Deployer {
     pub config: Config,
     pub store: Store,
     pub states: BTreeMap<String, ZoneState>,
+    /// What is remembered of deleted zones.
+    pub tombstones: BTreeMap<String, Tombstone>,
 }
 
 /// A zone rendered for installing.
@@ -132,10 +134,12 @@ impl Deployer {
     pub fn open(config: Config) -> Result<Deployer, DeployError> {
         let store = Store::open(&config.paths.state)?;
         let states = store.load_all()?;
+        let tombstones = store.load_tombstones()?;
         Ok(Deployer {
             config,
             store,
             states,
+            tombstones,
         })
     }
 
@@ -165,8 +169,7 @@ impl Deployer {
         }
         let mut candidates = Vec::new();
         let mut deletes = BTreeSet::new();
-        let mut delete_memory: HashMap<String, (Option<u64>, Option<Vec<String>>)> =
-            HashMap::new();
+        let mut delete_memory: HashMap<String, (Option<u64>, Option<Vec<String>>)> = HashMap::new();
         for (uuid, change) in last {
             match change {
                 Change::Delete {
@@ -222,7 +225,11 @@ impl Deployer {
 
         // A zone created again after a delete must not reuse the serials of
         // its earlier life: secondaries may still remember them.
-        let archived = if plan.write.iter().any(|c| !self.states.contains_key(c.uuid())) {
+        let archived = if plan
+            .write
+            .iter()
+            .any(|c| !self.states.contains_key(c.uuid()))
+        {
             self.archived_serials()
         } else {
             HashMap::new()
@@ -277,7 +284,10 @@ impl Deployer {
         for r in &good {
             let uuid = r.candidate.uuid().to_owned();
             let previous = self.states.get(&uuid);
-            let last_seq = r.candidate.seq.or_else(|| previous.and_then(|s| s.last_seq));
+            let last_seq = r
+                .candidate
+                .seq
+                .or_else(|| previous.and_then(|s| s.last_seq));
             let recent_ids = r
                 .candidate
                 .recent_ids
@@ -326,6 +336,7 @@ impl Deployer {
                     recent_ids: ids.unwrap_or_else(|| old.recent_ids.clone()),
                 };
                 self.store.save_tombstone(uuid, &tombstone)?;
+                self.tombstones.insert(uuid.clone(), tombstone);
             }
             self.states.remove(uuid);
             let path = self.store.dir().join("zones").join(format!("{uuid}.json"));
@@ -357,7 +368,9 @@ impl Deployer {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let Some((domain, rest)) = name.split_once(".zone.") else { continue };
+            let Some((domain, rest)) = name.split_once(".zone.") else {
+                continue;
+            };
             let Some(serial) = rest.split('.').next().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };

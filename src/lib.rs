@@ -8,6 +8,7 @@
 pub mod bind;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod deploy;
 pub mod error;
 pub mod exec;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod serial;
+pub mod spool;
 pub mod state;
 pub mod store;
 pub mod validate;

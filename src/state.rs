@@ -73,8 +73,9 @@ pub fn apply(current: Option<&Zone>, event: &Event) -> Result<Outcome, ApiError>
         Body::RecordCreated { zone_uuid, record } | Body::RecordUpdated { zone_uuid, record } => {
             check_id("zone_uuid", zone_uuid)?;
             check_id("record.uuid", &record.uuid)?;
-            let zone = current
-                .ok_or_else(|| not_found("zone_uuid", format!("zone {zone_uuid} does not exist")))?;
+            let zone = current.ok_or_else(|| {
+                not_found("zone_uuid", format!("zone {zone_uuid} does not exist"))
+            })?;
             let mut zone = zone.clone();
             match zone.records.iter_mut().find(|r| r.uuid == record.uuid) {
                 Some(existing) if existing == record => return Ok(Outcome::NoOp),
@@ -103,8 +104,9 @@ pub fn apply(current: Option<&Zone>, event: &Event) -> Result<Outcome, ApiError>
         } => {
             check_id("zone_uuid", zone_uuid)?;
             check_id("record_uuid", record_uuid)?;
-            let zone = current
-                .ok_or_else(|| not_found("zone_uuid", format!("zone {zone_uuid} does not exist")))?;
+            let zone = current.ok_or_else(|| {
+                not_found("zone_uuid", format!("zone {zone_uuid} does not exist"))
+            })?;
             if !zone.records.iter().any(|r| r.uuid == *record_uuid) {
                 return Ok(Outcome::NoOp);
             }
@@ -277,10 +279,14 @@ mod tests {
 
     #[test]
     fn fold_applies_skips_and_fails() {
-        let created = ev(r#"{"id":"e1","seq":1,"type":"zone.created","zone":{"uuid":"z","domain":"example.com"}}"#);
+        let created = ev(
+            r#"{"id":"e1","seq":1,"type":"zone.created","zone":{"uuid":"z","domain":"example.com"}}"#,
+        );
         let good = a("e2", 2, "r1", "www", "192.0.2.1");
         let bad_value = a("e3", 3, "r2", "www", "999.0.0.1");
-        let cname = ev(r#"{"id":"e4","seq":4,"type":"record.created","zone_uuid":"z","record":{"uuid":"r3","record_type":"CNAME","name":"www","value":"x.example.net"}}"#);
+        let cname = ev(
+            r#"{"id":"e4","seq":4,"type":"record.created","zone_uuid":"z","record":{"uuid":"r3","record_type":"CNAME","name":"www","value":"x.example.net"}}"#,
+        );
         let good2 = a("e5", 5, "r4", "mail", "192.0.2.2");
         let dup = a("e5", 6, "r5", "x", "192.0.2.3");
         let replay = a("e7", 2, "r6", "y", "192.0.2.4");
@@ -315,10 +321,18 @@ mod tests {
         let c = a("e1", 1, "r1", "www", "192.0.2.1");
         let c_again = a("e2", 2, "r1", "www", "192.0.2.1");
         let c_other = a("e3", 3, "r1", "www", "192.0.2.9");
-        let upd = ev(r#"{"id":"e4","seq":4,"type":"record.updated","zone_uuid":"z","record":{"uuid":"r1","record_type":"A","name":"www","value":"192.0.2.7"}}"#);
-        let del = ev(r#"{"id":"e5","seq":5,"type":"record.deleted","zone_uuid":"z","record_uuid":"r1"}"#);
-        let del_again = ev(r#"{"id":"e6","seq":6,"type":"record.deleted","zone_uuid":"z","record_uuid":"r1"}"#);
-        let (fates, folded) = fold(&mem, &[&c, &c_again, &c_other, &upd, &del, &del_again], &defaults());
+        let upd = ev(
+            r#"{"id":"e4","seq":4,"type":"record.updated","zone_uuid":"z","record":{"uuid":"r1","record_type":"A","name":"www","value":"192.0.2.7"}}"#,
+        );
+        let del =
+            ev(r#"{"id":"e5","seq":5,"type":"record.deleted","zone_uuid":"z","record_uuid":"r1"}"#);
+        let del_again =
+            ev(r#"{"id":"e6","seq":6,"type":"record.deleted","zone_uuid":"z","record_uuid":"r1"}"#);
+        let (fates, folded) = fold(
+            &mem,
+            &[&c, &c_again, &c_other, &upd, &del, &del_again],
+            &defaults(),
+        );
         assert_eq!(fates[0], Fate::Applied);
         assert_eq!(fates[1], Fate::Applied);
         assert!(matches!(&fates[2], Fate::Failed(e) if e[0].error_code == "conflict"));

@@ -213,8 +213,13 @@ impl Store {
         };
         for entry in entries {
             let path = entry.map_err(io_err(&dir))?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-            let Some(uuid) = name.strip_suffix(".json").filter(|_| !name.starts_with('.')) else {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(uuid) = name
+                .strip_suffix(".json")
+                .filter(|_| !name.starts_with('.'))
+            else {
                 continue;
             };
             let text = fs::read_to_string(&path).map_err(io_err(&path))?;

@@ -124,9 +124,18 @@ mod tests {
     fn bad_events_name_the_field() {
         let cases = [
             (r#"{"id": "e", "type": "zone.exploded"}"#, None),
-            (r#"{"id": "e", "type": "record.deleted", "zone_uuid": "z"}"#, None),
-            (r#"{"id": "e", "seq": -1, "type": "zone.deleted", "zone_uuid": "z"}"#, Some("seq")),
-            (r#"{"id": "../x", "type": "zone.deleted", "zone_uuid": "z"}"#, Some("id")),
+            (
+                r#"{"id": "e", "type": "record.deleted", "zone_uuid": "z"}"#,
+                None,
+            ),
+            (
+                r#"{"id": "e", "seq": -1, "type": "zone.deleted", "zone_uuid": "z"}"#,
+                Some("seq"),
+            ),
+            (
+                r#"{"id": "../x", "type": "zone.deleted", "zone_uuid": "z"}"#,
+                Some("id"),
+            ),
             (r#"{"type": "zone.deleted", "zone_uuid": "z"}"#, None),
             ("[1, 2]", None),
             ("{", None),

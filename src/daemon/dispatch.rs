@@ -1,0 +1,328 @@
+//! The dispatcher: one pass over the spool. Reads every waiting event,
+//! folds them per zone, deploys the result as one batch, and only then
+//! removes the applied events and moves the refused ones to `failed/`.
+//!
+//! A zone BIND refuses after folding several events is retried one event
+//! at a time, so only the event that broke it fails.
+
+use crate::deploy::{Change, DeployError, Deployer, Options, Report};
+use crate::error::ApiError;
+use crate::model::event::{self, Body, Event};
+use crate::serial::Now;
+use crate::spool::{Entry, Spool};
+use crate::state::{self, Fate, Memory};
+use std::collections::BTreeMap;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub events: usize,
+    pub applied: usize,
+    pub replays: usize,
+    pub duplicates: usize,
+    pub failed: usize,
+    pub zones_written: usize,
+    pub zones_deleted: usize,
+    /// Zones installed but not confirmed served.
+    pub pending: usize,
+}
+
+/// Why a pass stopped: nothing was lost, the events stay in `new/`.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("failed to read or update the spool")]
+    Spool(#[source] std::io::Error),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+struct Item {
+    name: String,
+    event: Event,
+    fate: Option<Fate>,
+}
+
+/// Processes everything waiting in the spool.
+pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stats, DispatchError> {
+    let mut stats = Stats::default();
+    let entries = spool.scan().map_err(DispatchError::Spool)?;
+    stats.events = entries.len();
+    let mut items = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Refused { name, reason } => {
+                tracing::warn!(file = %name, %reason, "refused spool entry");
+                let e = ApiError::new("refused", None, format!("spool entry {reason}"));
+                spool
+                    .fail(&name, None, &[e])
+                    .map_err(DispatchError::Spool)?;
+                stats.failed += 1;
+            }
+            Entry::Ready { name, bytes } => {
+                let decoded = std::str::from_utf8(&bytes)
+                    .map_err(|e| {
+                        ApiError::new("parse_error", None, format!("not valid UTF-8: {e}"))
+                    })
+                    .and_then(event::decode_event);
+                match decoded {
+                    Ok(event) => items.push(Item {
+                        name,
+                        event,
+                        fate: None,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(file = %name, error = %e, "undecodable event");
+                        spool
+                            .fail(&name, None, &[e])
+                            .map_err(DispatchError::Spool)?;
+                        stats.failed += 1;
+                    }
+                }
+            }
+        }
+    }
+    // A sync spans zones: it runs alone, between the events before and
+    // after it.
+    let mut start = 0;
+    while start < items.len() {
+        let end = items[start..]
+            .iter()
+            .position(|i| matches!(i.event.body, Body::Sync { .. }))
+            .map_or(items.len(), |p| start + p);
+        if end > start {
+            zone_events(deployer, &mut items[start..end], now, &mut stats)?;
+        }
+        if end < items.len() {
+            sync_event(deployer, &mut items[end], now, &mut stats)?;
+        }
+        start = end + 1;
+    }
+    let mut done = Vec::new();
+    for item in &items {
+        let _span = tracing::info_span!("event", id = %item.event.id, zone = item.event.zone_uuid().unwrap_or("*")).entered();
+        match &item.fate {
+            Some(Fate::Failed(errors)) => {
+                tracing::warn!(r#type = item.event.type_name(), errors = %crate::error::ApiErrors(errors.clone()), "event failed");
+                spool
+                    .fail(&item.name, Some(&item.event.id), errors)
+                    .map_err(DispatchError::Spool)?;
+                stats.failed += 1;
+            }
+            Some(Fate::Replay) => {
+                tracing::info!(seq = item.event.seq, "replay skipped");
+                stats.replays += 1;
+                done.push(item.name.clone());
+            }
+            Some(Fate::Duplicate) => {
+                tracing::info!("duplicate id skipped");
+                stats.duplicates += 1;
+                done.push(item.name.clone());
+            }
+            Some(Fate::Applied) | None => {
+                tracing::debug!(r#type = item.event.type_name(), "applied");
+                stats.applied += 1;
+                done.push(item.name.clone());
+            }
+        }
+    }
+    spool.remove(&done).map_err(DispatchError::Spool)?;
+    stats.pending = deployer.pending().len();
+    Ok(stats)
+}
+
+fn memory_of(deployer: &Deployer, uuid: &str) -> Memory {
+    if let Some(s) = deployer.states.get(uuid) {
+        Memory {
+            zone: Some(s.zone.clone()),
+            last_seq: s.last_seq,
+            recent_ids: s.recent_ids.clone(),
+        }
+    } else if let Some(t) = deployer.tombstones.get(uuid) {
+        Memory {
+            zone: None,
+            last_seq: t.last_seq,
+            recent_ids: t.recent_ids.clone(),
+        }
+    } else {
+        Memory::default()
+    }
+}
+
+/// The change that brings the deployer from `memory` to `folded`.
+fn change_for(uuid: &str, existed: bool, folded: state::Folded) -> Option<Change> {
+    if !folded.touched {
+        return None;
+    }
+    match folded.zone {
+        Some(zone) => Some(Change::Put {
+            zone,
+            seq: folded.last_seq,
+            recent_ids: Some(folded.recent_ids),
+        }),
+        None if existed => Some(Change::Delete {
+            uuid: uuid.to_owned(),
+            seq: folded.last_seq,
+            recent_ids: Some(folded.recent_ids),
+        }),
+        None => None,
+    }
+}
+
+fn zone_events(
+    deployer: &mut Deployer,
+    items: &mut [Item],
+    now: Now,
+    stats: &mut Stats,
+) -> Result<(), DispatchError> {
+    let events: Vec<&Event> = items.iter().map(|i| &i.event).collect();
+    let groups = state::group_by_zone(&events);
+    let index: BTreeMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (item.event.id.as_str(), i))
+        .collect();
+    // Events with the same id in one batch: the first one is the event.
+    let mut fates: Vec<Option<Fate>> = vec![None; items.len()];
+    let mut changes = Vec::new();
+    let mut by_zone: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (uuid, list) in &groups {
+        let memory = memory_of(deployer, uuid);
+        let existed = memory.zone.is_some();
+        let (zone_fates, folded) = state::fold(&memory, list, &deployer.config.zone);
+        let mut positions = Vec::new();
+        for (event, fate) in list.iter().zip(zone_fates) {
+            let pos = position_of(items, &index, event);
+            if fates[pos].is_none() {
+                fates[pos] = Some(fate);
+            } else {
+                fates[pos] = Some(Fate::Duplicate);
+            }
+            positions.push(pos);
+        }
+        by_zone.insert(uuid.clone(), positions);
+        if let Some(c) = change_for(uuid, existed, folded) {
+            changes.push(c);
+        }
+    }
+    let report = deployer.apply(changes, Options::default(), now)?;
+    count(&report, stats);
+    for rejection in report.rejected {
+        let Some(positions) = by_zone.get(&rejection.uuid) else {
+            continue;
+        };
+        let applied: Vec<usize> = positions
+            .iter()
+            .copied()
+            .filter(|p| fates[*p] == Some(Fate::Applied))
+            .collect();
+        if applied.len() <= 1 {
+            for p in applied {
+                fates[p] = Some(Fate::Failed(rejection.errors.clone()));
+            }
+            continue;
+        }
+        // Several events together were refused: apply them one at a time.
+        for p in applied {
+            let memory = memory_of(deployer, &rejection.uuid);
+            let existed = memory.zone.is_some();
+            let (f, folded) = state::fold(&memory, &[&items[p].event], &deployer.config.zone);
+            let mut fate = f.into_iter().next().unwrap_or(Fate::Applied);
+            if fate == Fate::Applied {
+                if let Some(c) = change_for(&rejection.uuid, existed, folded) {
+                    let r = deployer.apply(vec![c], Options::default(), now)?;
+                    count(&r, stats);
+                    if let Some(rej) = r.rejected.into_iter().next() {
+                        fate = Fate::Failed(rej.errors);
+                    }
+                }
+            }
+            fates[p] = Some(fate);
+        }
+    }
+    for (item, fate) in items.iter_mut().zip(fates) {
+        item.fate = fate;
+    }
+    Ok(())
+}
+
+fn position_of(items: &[Item], index: &BTreeMap<&str, usize>, event: &Event) -> usize {
+    // Ids are unique per batch in the index; a repeated id maps to its
+    // first item, so find this exact event by address.
+    items
+        .iter()
+        .position(|i| std::ptr::eq(&i.event, event))
+        .or_else(|| index.get(event.id.as_str()).copied())
+        .unwrap_or(0)
+}
+
+fn count(report: &Report, stats: &mut Stats) {
+    stats.zones_written += report.written.len();
+    stats.zones_deleted += report.deleted.len();
+    if let Some(e) = &report.reload_error {
+        tracing::warn!(error = %e, pending = report.pending.len(), "named not confirmed; will retry");
+    }
+}
+
+fn sync_event(
+    deployer: &mut Deployer,
+    item: &mut Item,
+    now: Now,
+    stats: &mut Stats,
+) -> Result<(), DispatchError> {
+    let Body::Sync { zones } = &item.event.body else {
+        return Ok(());
+    };
+    let seq = item.event.seq;
+    let newer = |last: Option<u64>| match (seq, last) {
+        (Some(s), Some(l)) => s > l,
+        _ => true,
+    };
+    let wanted: std::collections::BTreeSet<&str> = zones.iter().map(|z| z.uuid.as_str()).collect();
+    let mut changes: Vec<Change> = deployer
+        .states
+        .iter()
+        .filter(|(uuid, s)| !wanted.contains(uuid.as_str()) && newer(s.last_seq))
+        .map(|(uuid, _)| Change::Delete {
+            uuid: uuid.clone(),
+            seq,
+            recent_ids: None,
+        })
+        .collect();
+    for zone in zones {
+        let last = deployer
+            .states
+            .get(&zone.uuid)
+            .map(|s| s.last_seq)
+            .or_else(|| deployer.tombstones.get(&zone.uuid).map(|t| t.last_seq))
+            .flatten();
+        if newer(last) {
+            changes.push(Change::Put {
+                zone: zone.clone(),
+                seq: seq.or(last),
+                recent_ids: None,
+            });
+        }
+    }
+    let report = deployer.apply(changes, Options::default(), now)?;
+    count(&report, stats);
+    item.fate = Some(if report.rejected.is_empty() {
+        Fate::Applied
+    } else {
+        let mut errors = vec![ApiError::new(
+            "partially_applied",
+            Some("zones"),
+            format!(
+                "sync applied to every zone but {}; those keep their last good version",
+                report.rejected.len()
+            ),
+        )];
+        for r in report.rejected {
+            for mut e in r.errors {
+                e.detail = format!("zone {} ({}): {}", r.domain, r.uuid, e.detail);
+                errors.push(e);
+            }
+        }
+        Fate::Failed(errors)
+    });
+    Ok(())
+}

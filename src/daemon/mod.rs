@@ -1,0 +1,248 @@
+//! The agent daemon: event sources (the spool watched with inotify and a
+//! timer, the Unix socket), the dispatch loop, signals and systemd.
+//!
+//! One thread runs the loop and does every deploy, so deploys never overlap
+//! and events that arrive during one are batched into the next: the first
+//! event after idle is deployed at once, a burst costs one render, one check
+//! and one reload per zone. SIGTERM stops accepting and exits after the
+//! deploy in flight; SIGHUP reloads the configuration.
+
+pub mod dispatch;
+pub mod socket;
+pub mod systemd;
+pub mod watch;
+
+use crate::cli::now;
+use crate::config::{self, Config};
+use crate::deploy::Deployer;
+use crate::error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
+use crate::spool::Spool;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Why the loop should look again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Something may have arrived in the spool.
+    Spool,
+    /// Stop after the deploy in flight.
+    Terminate,
+    /// Re-read the configuration.
+    Reload,
+}
+
+/// Longest wait between retries of a failed deploy or reload.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Runs the daemon (or, with `once`, drains the spool and exits). Returns
+/// the exit code.
+pub fn run(config: Config, config_path: Option<PathBuf>, once: bool) -> i32 {
+    let spool = match Spool::open(&config.paths.spool, config.max_event_bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(path = %config.paths.spool.display(), error = %e, "cannot open the spool");
+            return EXIT_FAILURE;
+        }
+    };
+    match spool.clean_tmp(Duration::from_secs(3600)) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "removed temporary files of dead writers"),
+        Err(e) => tracing::warn!(error = %e, "cannot clean spool/tmp"),
+    }
+    let mut deployer = match Deployer::open(config.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "cannot open the state");
+            return EXIT_FAILURE;
+        }
+    };
+    let notifier = systemd::Notifier::from_env();
+    let (tx, rx) = mpsc::channel::<Wake>();
+    let mut _watcher = None;
+    if !once {
+        match watch::watch(&spool.new_dir(), tx.clone()) {
+            Ok(w) => _watcher = Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "inotify unavailable; relying on the rescan timer")
+            }
+        }
+        if let Err(e) = socket::start(
+            &config.socket,
+            spool.clone(),
+            config.max_event_bytes,
+            tx.clone(),
+        ) {
+            tracing::error!(error = %e, "cannot open the socket");
+            return EXIT_CONFIG;
+        }
+        if let Err(e) = signals(tx.clone()) {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return EXIT_FAILURE;
+        }
+    }
+    notifier.notify("READY=1");
+    tracing::info!(
+        zones = deployer.states.len(),
+        spool = %config.paths.spool.display(),
+        socket = ?config.socket.path,
+        "zoneagent ready"
+    );
+
+    let mut failures = 0usize;
+    let mut backoff = Duration::ZERO;
+    let mut retry_at: Option<Instant> = None;
+    let mut any_failed = false;
+    loop {
+        let due = retry_at.is_none_or(|t| Instant::now() >= t);
+        if due {
+            match dispatch::run_once(&mut deployer, &spool, now()) {
+                Ok(stats) => {
+                    if stats.events > 0 {
+                        tracing::info!(?stats, "batch done");
+                    }
+                    any_failed |= stats.failed > 0;
+                    if stats.pending > 0 {
+                        let r = deployer.retry_pending();
+                        if r.pending.is_empty() {
+                            backoff = Duration::ZERO;
+                            retry_at = None;
+                        } else {
+                            backoff = next_backoff(backoff);
+                            retry_at = Some(Instant::now() + backoff);
+                            tracing::warn!(pending = r.pending.len(), retry_in = ?backoff, "named has not loaded every zone yet");
+                        }
+                    } else {
+                        backoff = Duration::ZERO;
+                        retry_at = None;
+                    }
+                    notifier.notify(&format!(
+                        "STATUS=zones={} pending_reloads={} failed_events_total={failures}",
+                        deployer.states.len(),
+                        deployer.pending().len()
+                    ));
+                    failures += stats.failed;
+                    if once && stats.events == 0 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    backoff = next_backoff(backoff);
+                    retry_at = Some(Instant::now() + backoff);
+                    tracing::error!(error = %error_chain(&e), retry_in = ?backoff, "batch failed; events stay in the spool");
+                    notifier.notify(&format!("STATUS=error, retrying in {backoff:?}: {e}"));
+                    if once {
+                        return EXIT_FAILURE;
+                    }
+                }
+            }
+        }
+        if once {
+            continue;
+        }
+        notifier.notify("WATCHDOG=1");
+        let mut wait = Duration::from_secs_f64(deployer.config.rescan_seconds);
+        if let Some(t) = retry_at {
+            wait = wait.min(t.saturating_duration_since(Instant::now()));
+        }
+        if let Some(w) = notifier.watchdog {
+            wait = wait.min(w);
+        }
+        let mut stop = false;
+        match rx.recv_timeout(wait) {
+            Ok(w) => {
+                // Take every wake-up that is already there: one pass serves
+                // them all.
+                for w in std::iter::once(w).chain(rx.try_iter()) {
+                    match w {
+                        Wake::Spool => {}
+                        Wake::Terminate => stop = true,
+                        Wake::Reload => reload_config(&mut deployer, config_path.as_ref()),
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => stop = true,
+        }
+        if stop {
+            notifier.notify("STOPPING=1");
+            tracing::info!("stopping");
+            break;
+        }
+    }
+    if let Some(path) = &config.socket.path {
+        let _ = std::fs::remove_file(path);
+    }
+    if once && (any_failed || !deployer.pending().is_empty()) {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    }
+}
+
+fn next_backoff(b: Duration) -> Duration {
+    if b.is_zero() {
+        Duration::from_millis(500)
+    } else {
+        (b * 2).min(MAX_BACKOFF)
+    }
+}
+
+fn reload_config(deployer: &mut Deployer, path: Option<&PathBuf>) {
+    let Some(path) = path else {
+        tracing::info!("SIGHUP: no config file to re-read");
+        return;
+    };
+    match config::load(path) {
+        Ok(new) => {
+            if new.paths != deployer.config.paths || new.socket != deployer.config.socket {
+                tracing::warn!(
+                    "SIGHUP: changes to [paths] and [socket] take effect at the next start"
+                );
+            }
+            let paths = deployer.config.paths.clone();
+            let socket = deployer.config.socket.clone();
+            deployer.config = Config {
+                paths,
+                socket,
+                ..new
+            };
+            tracing::info!(path = %path.display(), "configuration reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "SIGHUP: configuration refused; keeping the old one")
+        }
+    }
+}
+
+fn signals(tx: mpsc::Sender<Wake>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                let wake = if sig == SIGHUP {
+                    Wake::Reload
+                } else {
+                    Wake::Terminate
+                };
+                if tx.send(wake).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// An error with its causes on one line, for logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}

@@ -1,0 +1,219 @@
+//! The Unix socket source: newline-delimited JSON events in, one answer
+//! line per event out.
+//!
+//! A line is answered `{"ok":true,"id":…}` only once the event is durable in
+//! the spool, or at once with the error shape when it does not decode.
+//! Lines from all connections go to one committer thread that writes every
+//! line waiting at that moment with a single flush (group commit), so a
+//! client streaming thousands of events is not held to one fsync each.
+//! Peers are checked by `SO_PEERCRED` against the configured uids and gids.
+
+use super::Wake;
+use crate::config::SocketConfig;
+use crate::error::ApiError;
+use crate::model::event;
+use crate::spool::Spool;
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+
+/// Most lines committed with one flush.
+const MAX_GROUP: usize = 4096;
+
+struct Line {
+    bytes: Vec<u8>,
+    reply: Sender<String>,
+}
+
+/// Binds the socket and starts serving it on background threads.
+pub fn start(
+    config: &SocketConfig,
+    spool: Spool,
+    max_bytes: u64,
+    wake: Sender<Wake>,
+) -> io::Result<()> {
+    let Some(path) = &config.path else {
+        return Ok(());
+    };
+    remove_stale(path)?;
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.mode))?;
+    let (tx, rx) = mpsc::channel::<Line>();
+    thread::Builder::new()
+        .name("socket-commit".into())
+        .spawn(move || committer(&spool, &rx, &wake))?;
+    let allowed = config.clone();
+    thread::Builder::new()
+        .name("socket-accept".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                if let Err(reason) = check_peer(&stream, &allowed) {
+                    tracing::warn!(%reason, "socket connection refused");
+                    let e = ApiError::new("forbidden", None, reason);
+                    let _ = writeln!(&stream, "{}", answer_err(&e));
+                    continue;
+                }
+                let tx = tx.clone();
+                let _ = thread::Builder::new()
+                    .name("socket-conn".into())
+                    .spawn(move || connection(stream, &tx, max_bytes));
+            }
+        })?;
+    Ok(())
+}
+
+/// Removes a socket left by an earlier run; refuses to remove anything else.
+fn remove_stale(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn check_peer(stream: &UnixStream, config: &SocketConfig) -> Result<(), String> {
+    let cred =
+        getsockopt(stream, PeerCredentials).map_err(|e| format!("no peer credentials: {e}"))?;
+    let (uid, gid) = (cred.uid(), cred.gid());
+    let me = nix::unistd::geteuid().as_raw();
+    if uid == 0
+        || uid == me
+        || config.allowed_uids.contains(&uid)
+        || config.allowed_gids.contains(&gid)
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "peer pid {} uid {uid} gid {gid} is not in socket.allowed_uids or socket.allowed_gids",
+            cred.pid()
+        ))
+    }
+}
+
+fn answer_err(e: &ApiError) -> String {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("ok".into(), false.into());
+    }
+    v.to_string()
+}
+
+fn connection(stream: UnixStream, tx: &Sender<Line>, max_bytes: u64) {
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let (reply_tx, reply_rx) = mpsc::channel::<String>();
+    let writer = thread::spawn(move || {
+        let mut w = io::BufWriter::new(write_half);
+        while let Ok(first) = reply_rx.recv() {
+            let _ = writeln!(w, "{first}");
+            while let Ok(more) = reply_rx.try_recv() {
+                let _ = writeln!(w, "{more}");
+            }
+            if w.flush().is_err() {
+                break;
+            }
+        }
+    });
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut buf = Vec::new();
+        let n = match (&mut reader)
+            .take(max_bytes + 1)
+            .read_until(b'\n', &mut buf)
+        {
+            Ok(n) => n,
+            Err(_) => break,
+        };
+        if n == 0 {
+            break;
+        }
+        if buf.last() != Some(&b'\n') && buf.len() as u64 > max_bytes {
+            let e = ApiError::new(
+                "too_large",
+                None,
+                format!("line is over spool.max_event_bytes ({max_bytes}); closing"),
+            );
+            let _ = reply_tx.send(answer_err(&e));
+            break;
+        }
+        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            buf.pop();
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if tx
+            .send(Line {
+                bytes: buf,
+                reply: reply_tx.clone(),
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(reply_tx);
+    let _ = writer.join();
+}
+
+fn committer(spool: &Spool, rx: &Receiver<Line>, wake: &Sender<Wake>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(l) => group.push(l),
+                Err(_) => break,
+            }
+        }
+        let decoded: Vec<Result<String, ApiError>> = group
+            .iter()
+            .map(|l| {
+                std::str::from_utf8(&l.bytes)
+                    .map_err(|e| {
+                        ApiError::new("parse_error", None, format!("not valid UTF-8: {e}"))
+                    })
+                    .and_then(event::decode_event)
+                    .map(|e| e.id)
+            })
+            .collect();
+        let good: Vec<&[u8]> = group
+            .iter()
+            .zip(&decoded)
+            .filter(|(_, d)| d.is_ok())
+            .map(|(l, _)| l.bytes.as_slice())
+            .collect();
+        let committed = if good.is_empty() {
+            Ok(Vec::new())
+        } else {
+            spool.submit_batch(&good)
+        };
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "failed to write events into the spool");
+        }
+        for (line, d) in group.iter().zip(decoded) {
+            let answer = match (d, &committed) {
+                (Ok(id), Ok(_)) => serde_json::json!({"ok": true, "id": id}).to_string(),
+                (Ok(_), Err(e)) => answer_err(&ApiError::new(
+                    "spool_error",
+                    None,
+                    format!("the event could not be stored durably: {e}; send it again"),
+                )),
+                (Err(e), _) => answer_err(&e),
+            };
+            let _ = line.reply.send(answer);
+        }
+        if !good.is_empty() {
+            let _ = wake.send(Wake::Spool);
+        }
+    }
+}
