@@ -105,7 +105,7 @@ pub fn run(cli: Cli) -> i32 {
     };
     init_logging(&config, matches!(cli.command, Command::Run { .. }));
     match cli.command {
-        Command::Run { once } => crate::daemon::run(config, cli.config.clone(), once),
+        Command::Run { once } => crate::daemon::run(&config, cli.config.as_deref(), once),
         Command::Submit { event } => submit_cmd(&config, &event),
         Command::Render {
             serial,

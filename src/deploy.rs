@@ -574,15 +574,14 @@ impl Deployer {
         let mut known: Vec<Name> = known.to_vec();
         let mut reconfig = reconfig;
         for s in self.states.values() {
-            if let Some(d) = s.deployed.as_ref().filter(|d| d.pending_reload) {
-                if let Ok(n) = crate::model::name::parse_domain(&d.domain) {
-                    if !known.contains(&n) {
-                        // Earlier pending zones: a reconfig covers new ones,
-                        // a reload changed ones.
-                        reconfig = true;
-                        known.push(n);
-                    }
-                }
+            if let Some(d) = s.deployed.as_ref().filter(|d| d.pending_reload)
+                && let Ok(n) = crate::model::name::parse_domain(&d.domain)
+                && !known.contains(&n)
+            {
+                // Earlier pending zones: a reconfig covers new ones, a
+                // reload changed ones.
+                reconfig = true;
+                known.push(n);
             }
         }
         let prefix = &self.config.bind.rndc;

@@ -77,12 +77,12 @@ pub fn show_argv(argv: &[OsString]) -> String {
 
 /// Runs `argv` to completion with no standard input and captures its output.
 pub fn run(argv: &[OsString]) -> Result<ToolOutput, ToolError> {
-    let (program, args) = argv.split_first().ok_or_else(|| ToolError::Spawn {
+    let (program, rest) = argv.split_first().ok_or_else(|| ToolError::Spawn {
         argv: argv.to_vec(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty argv"),
     })?;
     let out = Command::new(program)
-        .args(args)
+        .args(rest)
         .stdin(Stdio::null())
         .output()
         .map_err(|source| ToolError::Spawn {

@@ -302,7 +302,7 @@ mod tests {
         for e in &entries[4..] {
             assert!(matches!(e, Entry::Refused { .. }), "{e:?}");
         }
-        spool.remove(&[a.clone()]).unwrap();
+        spool.remove(std::slice::from_ref(&a)).unwrap();
         spool
             .fail("zz-link", None, &[ApiError::new("refused", None, "link")])
             .unwrap();

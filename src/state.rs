@@ -187,19 +187,20 @@ fn fold_with(
             fates.push(Fate::Duplicate);
             continue;
         }
-        if let (Some(s), Some(last)) = (event.seq, last_seq) {
-            if s <= last {
-                fates.push(Fate::Replay);
-                continue;
-            }
+        if let (Some(s), Some(last)) = (event.seq, last_seq)
+            && s <= last
+        {
+            fates.push(Fate::Replay);
+            continue;
         }
         let fate = match apply(zone.as_ref(), event) {
             Err(e) => Fate::Failed(vec![e]),
             Ok(Outcome::NoOp) => Fate::Applied,
             Ok(Outcome::Changed(next)) => {
-                let check = match (&next, validate_each) {
-                    (Some(z), true) => validate::validate(z, defaults).err(),
-                    _ => None,
+                let check = if let (Some(z), true) = (&next, validate_each) {
+                    validate::validate(z, defaults).err()
+                } else {
+                    None
                 };
                 match check {
                     Some(errors) => Fate::Failed(errors),
@@ -233,20 +234,23 @@ fn fold_with(
     (fates, folded)
 }
 
-/// Groups events by zone, keeping each zone's events in the order they
-/// must apply: arrival order, except that events carrying a `seq` take the
-/// places of the zone's `seq` events in `seq` order.
-pub fn group_by_zone<'a>(events: &[&'a Event]) -> BTreeMap<String, Vec<&'a Event>> {
-    let mut groups: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
-    for e in events {
+/// Groups events by zone as indices into `events`, keeping each zone's
+/// events in the order they must apply: arrival order, except that events
+/// carrying a `seq` take the places of the zone's `seq` events in `seq`
+/// order.
+pub fn group_by_zone(events: &[&Event]) -> BTreeMap<String, Vec<usize>> {
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
         if let Some(z) = e.zone_uuid() {
-            groups.entry(z.to_owned()).or_default().push(e);
+            groups.entry(z.to_owned()).or_default().push(i);
         }
     }
     for list in groups.values_mut() {
-        let slots: Vec<usize> = (0..list.len()).filter(|i| list[*i].seq.is_some()).collect();
-        let mut sequenced: Vec<&Event> = slots.iter().map(|i| list[*i]).collect();
-        sequenced.sort_by_key(|e| e.seq);
+        let slots: Vec<usize> = (0..list.len())
+            .filter(|i| events[list[*i]].seq.is_some())
+            .collect();
+        let mut sequenced: Vec<usize> = slots.iter().map(|i| list[*i]).collect();
+        sequenced.sort_by_key(|i| events[*i].seq);
         for (slot, e) in slots.into_iter().zip(sequenced) {
             list[slot] = e;
         }
@@ -356,8 +360,9 @@ mod tests {
         let e1 = a("a", 1, "r1", "a", "192.0.2.1");
         let plain = ev(r#"{"id":"p","type":"record.deleted","zone_uuid":"z","record_uuid":"r9"}"#);
         let e2 = a("b", 2, "r2", "b", "192.0.2.2");
-        let groups = group_by_zone(&[&e3, &plain, &e1, &e2]);
-        let ids: Vec<&str> = groups["z"].iter().map(|e| e.id.as_str()).collect();
+        let events = [&e3, &plain, &e1, &e2];
+        let groups = group_by_zone(&events);
+        let ids: Vec<&str> = groups["z"].iter().map(|i| events[*i].id.as_str()).collect();
         assert_eq!(ids, ["a", "p", "b", "c"]);
     }
 }

@@ -61,9 +61,9 @@ pub fn checkconf_argv(program: &Path, conf: &Path) -> Vec<OsString> {
 /// (zone → its file as written in the config) gets the lines that concern
 /// it. A zone passes only with exactly its `loaded serial` line, with the
 /// serial expected for it.
-pub fn interpret_batch(
+pub fn interpret_batch<S: std::hash::BuildHasher>(
     output: &ToolOutput,
-    files: &HashMap<Name, (String, u32)>,
+    files: &HashMap<Name, (String, u32), S>,
 ) -> HashMap<Name, Vec<String>> {
     let by_file: HashMap<&str, &Name> = files.iter().map(|(z, (f, _))| (f.as_str(), z)).collect();
     let mut lines: HashMap<Name, Vec<String>> = HashMap::new();

@@ -11,7 +11,6 @@ use crate::model::event::{self, Body, Event};
 use crate::serial::Now;
 use crate::spool::{Entry, Spool};
 use crate::state::{self, Fate, Memory};
-use std::collections::BTreeMap;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -175,31 +174,17 @@ fn zone_events(
     stats: &mut Stats,
 ) -> Result<(), DispatchError> {
     let events: Vec<&Event> = items.iter().map(|i| &i.event).collect();
-    let groups = state::group_by_zone(&events);
-    let index: BTreeMap<&str, usize> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| (item.event.id.as_str(), i))
-        .collect();
-    // Events with the same id in one batch: the first one is the event.
+    let by_zone = state::group_by_zone(&events);
     let mut fates: Vec<Option<Fate>> = vec![None; items.len()];
     let mut changes = Vec::new();
-    let mut by_zone: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (uuid, list) in &groups {
+    for (uuid, positions) in &by_zone {
         let memory = memory_of(deployer, uuid);
         let existed = memory.zone.is_some();
-        let (zone_fates, folded) = state::fold(&memory, list, &deployer.config.zone);
-        let mut positions = Vec::new();
-        for (event, fate) in list.iter().zip(zone_fates) {
-            let pos = position_of(items, &index, event);
-            if fates[pos].is_none() {
-                fates[pos] = Some(fate);
-            } else {
-                fates[pos] = Some(Fate::Duplicate);
-            }
-            positions.push(pos);
+        let list: Vec<&Event> = positions.iter().map(|p| events[*p]).collect();
+        let (zone_fates, folded) = state::fold(&memory, &list, &deployer.config.zone);
+        for (p, fate) in positions.iter().zip(zone_fates) {
+            fates[*p] = Some(fate);
         }
-        by_zone.insert(uuid.clone(), positions);
         if let Some(c) = change_for(uuid, existed, folded) {
             changes.push(c);
         }
@@ -227,13 +212,13 @@ fn zone_events(
             let existed = memory.zone.is_some();
             let (f, folded) = state::fold(&memory, &[&items[p].event], &deployer.config.zone);
             let mut fate = f.into_iter().next().unwrap_or(Fate::Applied);
-            if fate == Fate::Applied {
-                if let Some(c) = change_for(&rejection.uuid, existed, folded) {
-                    let r = deployer.apply(vec![c], Options::default(), now)?;
-                    count(&r, stats);
-                    if let Some(rej) = r.rejected.into_iter().next() {
-                        fate = Fate::Failed(rej.errors);
-                    }
+            if fate == Fate::Applied
+                && let Some(c) = change_for(&rejection.uuid, existed, folded)
+            {
+                let r = deployer.apply(vec![c], Options::default(), now)?;
+                count(&r, stats);
+                if let Some(rej) = r.rejected.into_iter().next() {
+                    fate = Fate::Failed(rej.errors);
                 }
             }
             fates[p] = Some(fate);
@@ -243,16 +228,6 @@ fn zone_events(
         item.fate = fate;
     }
     Ok(())
-}
-
-fn position_of(items: &[Item], index: &BTreeMap<&str, usize>, event: &Event) -> usize {
-    // Ids are unique per batch in the index; a repeated id maps to its
-    // first item, so find this exact event by address.
-    items
-        .iter()
-        .position(|i| std::ptr::eq(&i.event, event))
-        .or_else(|| index.get(event.id.as_str()).copied())
-        .unwrap_or(0)
 }
 
 fn count(report: &Report, stats: &mut Stats) {

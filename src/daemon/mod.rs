@@ -17,7 +17,7 @@ use crate::config::{self, Config};
 use crate::deploy::Deployer;
 use crate::error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
 use crate::spool::Spool;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Runs the daemon (or, with `once`, drains the spool and exits). Returns
 /// the exit code.
-pub fn run(config: Config, config_path: Option<PathBuf>, once: bool) -> i32 {
+pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let spool = match Spool::open(&config.paths.spool, config.max_event_bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -45,7 +45,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>, once: bool) -> i32 {
             return EXIT_FAILURE;
         }
     };
-    match spool.clean_tmp(Duration::from_secs(3600)) {
+    match spool.clean_tmp(Duration::from_hours(1)) {
         Ok(0) => {}
         Ok(n) => tracing::info!(files = n, "removed temporary files of dead writers"),
         Err(e) => tracing::warn!(error = %e, "cannot clean spool/tmp"),
@@ -64,7 +64,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>, once: bool) -> i32 {
         match watch::watch(&spool.new_dir(), tx.clone()) {
             Ok(w) => _watcher = Some(w),
             Err(e) => {
-                tracing::warn!(error = %e, "inotify unavailable; relying on the rescan timer")
+                tracing::warn!(error = %e, "inotify unavailable; relying on the rescan timer");
             }
         }
         if let Err(e) = socket::start(
@@ -157,7 +157,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>, once: bool) -> i32 {
                     match w {
                         Wake::Spool => {}
                         Wake::Terminate => stop = true,
-                        Wake::Reload => reload_config(&mut deployer, config_path.as_ref()),
+                        Wake::Reload => reload_config(&mut deployer, config_path),
                     }
                 }
             }
@@ -188,7 +188,7 @@ fn next_backoff(b: Duration) -> Duration {
     }
 }
 
-fn reload_config(deployer: &mut Deployer, path: Option<&PathBuf>) {
+fn reload_config(deployer: &mut Deployer, path: Option<&Path>) {
     let Some(path) = path else {
         tracing::info!("SIGHUP: no config file to re-read");
         return;
@@ -210,7 +210,7 @@ fn reload_config(deployer: &mut Deployer, path: Option<&PathBuf>) {
             tracing::info!(path = %path.display(), "configuration reloaded");
         }
         Err(e) => {
-            tracing::error!(error = %error_chain(&e), "SIGHUP: configuration refused; keeping the old one")
+            tracing::error!(error = %error_chain(&e), "SIGHUP: configuration refused; keeping the old one");
         }
     }
 }

@@ -127,12 +127,11 @@ fn connection(stream: UnixStream, tx: &Sender<Line>, max_bytes: u64) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut buf = Vec::new();
-        let n = match (&mut reader)
+        let Ok(n) = (&mut reader)
             .take(max_bytes + 1)
             .read_until(b'\n', &mut buf)
-        {
-            Ok(n) => n,
-            Err(_) => break,
+        else {
+            break;
         };
         if n == 0 {
             break;

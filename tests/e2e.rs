@@ -1,0 +1,280 @@
+//! End-to-end: the real binary against a private `named` on loopback.
+//! Import → served; record change → new serial served; delete → zone gone
+//! and its file archived; a zone BIND refuses → the old one still served;
+//! named down → nothing lost, caught up once it is back.
+
+mod support;
+
+use serde_json::json;
+use std::fs;
+use support::agent::{Env, list, show, zone};
+
+#[test]
+fn import_change_delete_and_noop_rebuild() {
+    let env = Env::new("");
+    let dump = json!([
+        zone(
+            "z1",
+            "example.com",
+            &[
+                ("A", "@", "192.0.2.1"),
+                ("A", "www", "192.0.2.2"),
+                ("MX", "@", "mail.example.net")
+            ]
+        ),
+        zone("z2", "myapp.io", &[("TXT", "@", "v=spf1 -all")]),
+    ]);
+    let out = env.import(&dump);
+    assert!(out.status.success(), "{}", show(&out));
+    let s1 = env.state_serial("example.com").expect("serial in state");
+    assert!(env.served("example.com", s1), "{}", env.named.log_tail(30));
+    assert_eq!(env.named.query("www.example.com", "A"), ["192.0.2.2"]);
+    assert_eq!(env.named.query("myapp.io", "TXT"), ["\"v=spf1 -all\""]);
+
+    // A no-op rebuild writes nothing and keeps the serial.
+    let before = fs::metadata(env.zone_file("example.com"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let out = env.run(&["rebuild"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrote 0 zone(s), 2 unchanged"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        fs::metadata(env.zone_file("example.com"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
+    assert_eq!(env.state_serial("example.com"), Some(s1));
+
+    // Change a record: a new serial, served.
+    let dump = json!([
+        zone(
+            "z1",
+            "example.com",
+            &[
+                ("A", "@", "192.0.2.1"),
+                ("A", "www", "192.0.2.99"),
+                ("MX", "@", "mail.example.net")
+            ]
+        ),
+        zone("z2", "myapp.io", &[("TXT", "@", "v=spf1 -all")]),
+    ]);
+    let out = env.import(&dump);
+    assert!(out.status.success(), "{}", show(&out));
+    let s2 = env.state_serial("example.com").unwrap();
+    assert!(
+        s2 > s1 || (s1 > 4_000_000_000 && s2 < 100),
+        "serial must move forward: {s1} -> {s2}"
+    );
+    assert!(env.served("example.com", s2), "{}", env.named.log_tail(30));
+    assert_eq!(env.named.query("www.example.com", "A"), ["192.0.2.99"]);
+    assert_eq!(env.state_serial("myapp.io").map(|s| s > 0), Some(true));
+
+    // Dry run: a diff on stdout, nothing changed.
+    let dump3 = json!([zone("z1", "example.com", &[("A", "@", "192.0.2.7")])]);
+    let path = env.root.join("dry.json");
+    fs::write(&path, serde_json::to_vec(&dump3).unwrap()).unwrap();
+    let out = env.run(&["import", "--dry-run", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(diff.contains("-www\t300\tIN\tA\t192.0.2.99"), "{diff}");
+    assert!(diff.contains("+@\t300\tIN\tA\t192.0.2.7"), "{diff}");
+    assert_eq!(env.state_serial("example.com"), Some(s2));
+    assert!(env.zone_file("myapp.io").exists());
+
+    // Delete: absent from the dump → removed from named, file archived.
+    let dump = json!([zone(
+        "z1",
+        "example.com",
+        &[
+            ("A", "@", "192.0.2.1"),
+            ("A", "www", "192.0.2.99"),
+            ("MX", "@", "mail.example.net")
+        ]
+    )]);
+    let out = env.import(&dump);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!env.zone_file("myapp.io").exists());
+    let archived = list(&env.root.join("zones/.archive"));
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    assert!(archived[0].starts_with("myapp.io.zone."), "{archived:?}");
+    assert_eq!(env.named.query_status("myapp.io", "SOA"), "REFUSED");
+    let include = fs::read_to_string(env.root.join("named.conf.zoneagent")).unwrap();
+    assert!(
+        !include.contains("myapp.io") && include.contains("example.com"),
+        "{include}"
+    );
+
+    // Created again: its serial continues past the archived one.
+    let out = env.import(&json!([
+        zone(
+            "z1",
+            "example.com",
+            &[
+                ("A", "@", "192.0.2.1"),
+                ("A", "www", "192.0.2.99"),
+                ("MX", "@", "mail.example.net")
+            ]
+        ),
+        zone("z3", "myapp.io", &[("TXT", "@", "again")]),
+    ]));
+    assert!(out.status.success(), "{}", show(&out));
+    let old: u32 = archived[0].split('.').nth(3).unwrap().parse().unwrap();
+    let new = env.state_serial("myapp.io").unwrap();
+    assert!(
+        new > old,
+        "re-created zone serial {new} must pass the archived {old}"
+    );
+    assert!(env.served("myapp.io", new));
+
+    // Forced rebuild: every zone rewritten with a new serial.
+    let out = env.run(&["rebuild", "--force", "--zone", "example.com"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let s3 = env.state_serial("example.com").unwrap();
+    assert!(s3 > s2);
+    assert!(env.served("example.com", s3));
+}
+
+#[test]
+fn invalid_zone_in_dump_is_reported_and_others_deploy() {
+    let env = Env::new("");
+    let dump = json!([
+        zone("good", "good.test", &[("A", "@", "192.0.2.1")]),
+        zone("bad", "bad.test", &[("MX", "@", "mail_1.example.net")]),
+    ]);
+    let out = env.import(&dump);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.test") && err.contains("value"), "{err}");
+    let s = env.state_serial("good.test").unwrap();
+    assert!(env.served("good.test", s));
+    assert!(!env.zone_file("bad.test").exists());
+}
+
+#[test]
+fn zone_bind_refuses_keeps_the_old_file_served() {
+    let env = Env::new("");
+    let out = env.import(&json!([zone(
+        "z",
+        "keep.test",
+        &[("A", "www", "192.0.2.1")]
+    )]));
+    assert!(out.status.success(), "{}", show(&out));
+    let s1 = env.state_serial("keep.test").unwrap();
+    assert!(env.served("keep.test", s1));
+    let before = fs::read_to_string(env.zone_file("keep.test")).unwrap();
+
+    // A checker that refuses everything, as named-checkzone refuses a zone:
+    // failure injection, so a stand-in is the right tool here.
+    let fake = env.root.join("refuse-checkzone");
+    fs::write(&fake, "#!/bin/sh\necho \"zone $13/IN: loading from master file $14 failed: injected\"\necho \"zone $13/IN: not loaded due to errors.\"\nexit 1\n").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut fs::metadata(&fake).unwrap().permissions(),
+        0o755,
+    );
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut config = fs::read_to_string(&env.config).unwrap();
+    let fake_toml = serde_json::to_string(&fake.to_string_lossy()).unwrap();
+    config = config.replace("[bind]\n", &format!("[bind]\ncheckzone = {fake_toml}\n"));
+    fs::write(&env.config, config).unwrap();
+
+    let out = env.import(&json!([zone(
+        "z",
+        "keep.test",
+        &[("A", "www", "192.0.2.66")]
+    )]));
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("injected"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(env.zone_file("keep.test")).unwrap(),
+        before
+    );
+    assert_eq!(env.state_serial("keep.test"), Some(s1));
+    assert_eq!(env.named.query("www.keep.test", "A"), ["192.0.2.1"]);
+    assert!(
+        list(&env.root.join("zones"))
+            .iter()
+            .all(|f| !f.contains(".zone.new"))
+    );
+}
+
+#[test]
+fn named_down_nothing_lost_and_caught_up() {
+    let mut env = Env::new("");
+    let out = env.import(&json!([zone(
+        "z",
+        "down.test",
+        &[("A", "www", "192.0.2.1")]
+    )]));
+    assert!(out.status.success(), "{}", show(&out));
+    let s1 = env.state_serial("down.test").unwrap();
+
+    env.named.stop();
+    let out = env.import(&json!([
+        zone("z", "down.test", &[("A", "www", "192.0.2.2")]),
+        zone("n", "new.test", &[("A", "@", "192.0.2.3")]),
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("will be retried"),
+        "{}",
+        show(&out)
+    );
+    let status = env.run(&["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["pending"], 2, "{doc}");
+    let s2 = env.state_serial("down.test").unwrap();
+    assert!(s2 > s1);
+    assert!(
+        fs::read_to_string(env.zone_file("down.test"))
+            .unwrap()
+            .contains("192.0.2.2")
+    );
+
+    env.named.restart();
+    let out = env.run(&["rebuild"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&env.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(doc["pending"], 0, "{doc}");
+    assert!(env.served("down.test", s2));
+    assert_eq!(env.named.query("www.down.test", "A"), ["192.0.2.2"]);
+    assert_eq!(env.named.query("new.test", "A"), ["192.0.2.3"]);
+}
+
+#[test]
+fn second_instance_fails_fast() {
+    let env = Env::new("");
+    let mut daemon = env
+        .command(&["run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The daemon takes the lock before it opens its sources; wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let out = loop {
+        let out = env.run(&["status"]);
+        if !out.status.success() || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another zoneagent"),
+        "{}",
+        show(&out)
+    );
+}
