@@ -11,13 +11,18 @@ use crate::error::ApiError;
 use crate::model::name::{self, Name};
 use crate::model::record::{MAX_CHARACTER_STRING, RData, RecordType};
 use crate::model::zone::{Record, Zone};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Largest TTL (RFC 2181 §8); BIND silently loads anything larger as 0.
 pub const MAX_TTL: i64 = 2_147_483_647;
-/// Largest RDATA (RFC 1035 §3.2.1: RDLENGTH is 16 bits).
-const MAX_RDATA: usize = 65_535;
+/// Largest RDATA BIND 9.18 loads from a zone file: RDLENGTH is 16 bits
+/// (RFC 1035 §3.2.1), but `named` refuses anything over 65,510 octets
+/// ("ran out of space"), measured with TXT and CAA.
+const MAX_RDATA: usize = 65_510;
+/// The `uuid` under which the platform's own apex NS records are grouped:
+/// empty, which no record uuid can be.
+const FROM_CONFIG: &str = "";
 
 /// What a zone gets from configuration rather than from the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +119,7 @@ pub fn validate(zone: &Zone, defaults: &ZoneDefaults) -> Result<ValidatedZone, V
             ttl: defaults.default_ttl,
             data: RData::Ns(ns.clone()),
         };
-        records.push((rr, "nameservers"));
+        records.push((rr, FROM_CONFIG));
     }
     let (rrsets, warnings) = assemble(&origin, records, &mut errors);
     if errors.is_empty() {
@@ -219,6 +224,13 @@ pub fn validate_record(
         // owners; refusing them here names the field instead of losing the
         // whole zone at load time.
         let rtype = data.record_type();
+        if rtype == RecordType::Ns && owner.is_wildcard() {
+            err(
+                "name",
+                "NS records cannot be at a wildcard name (RFC 4592 §4.2; BIND refuses the zone)"
+                    .to_owned(),
+            );
+        }
         if matches!(rtype, RecordType::A | RecordType::Aaaa | RecordType::Mx)
             && !owner.is_hostname(true)
         {
@@ -256,7 +268,19 @@ fn parse_rdata(
     let data = match rtype {
         RecordType::A => RData::A(parse_ipv4(value)?),
         RecordType::Aaaa => RData::Aaaa(parse_ipv6(value)?),
-        RecordType::Cname => RData::Cname(name::parse_target(value, origin, false)?),
+        RecordType::Cname => {
+            if value
+                .strip_suffix('.')
+                .unwrap_or(value)
+                .parse::<Ipv4Addr>()
+                .is_ok()
+            {
+                return Err(format!(
+                    "`{value}` is an address; a CNAME points at a name (use an A record for addresses)"
+                ));
+            }
+            RData::Cname(name::parse_target(value, origin, false)?)
+        }
         RecordType::Ns => RData::Ns(host_target(value, origin, false)?),
         RecordType::Mx => RData::Mx {
             preference: priority.unwrap_or_default(),
@@ -267,7 +291,7 @@ fn parse_rdata(
             let fields: Vec<&str> = value.split_ascii_whitespace().collect();
             if fields.len() != 3 || value.trim() != value || value.contains(['\n', '\t']) {
                 return Err(format!(
-                    "SRV value must be `weight port target` separated by single spaces, got `{}`",
+                    "SRV value must be `weight port target` separated by spaces, got `{}`",
                     value.escape_debug()
                 ));
             }
@@ -289,7 +313,7 @@ fn parse_rdata(
                 return Err(format!(
                     "TXT value is {} bytes; at most {} fit in one record",
                     bytes.len(),
-                    MAX_RDATA - MAX_RDATA.div_ceil(MAX_CHARACTER_STRING + 1)
+                    MAX_RDATA - MAX_RDATA.div_ceil(MAX_CHARACTER_STRING + 1) + 1
                 ));
             }
             RData::Txt(bytes)
@@ -367,6 +391,12 @@ fn parse_caa(value: &str) -> Result<RData, String> {
     let flags: u8 = flags
         .parse()
         .map_err(|_| format!("CAA flags must be a number from 0 to 255, got `{flags}`"))?;
+    if flags & 0x7f != 0 {
+        return Err(format!(
+            "CAA flags must be 0 or 128 (issuer critical); the other bits are reserved \
+             (RFC 8659 §4.1), got {flags}"
+        ));
+    }
     let rest = rest.trim_start_matches(' ');
     let (tag, rest) = rest
         .split_once(' ')
@@ -447,9 +477,21 @@ fn unquote(s: &str) -> Result<(Vec<u8>, &str), String> {
 }
 
 struct Set<'a> {
-    ttls: BTreeSet<u32>,
+    /// Each TTL seen, with the first record that had it.
+    ttls: BTreeMap<u32, &'a str>,
     rdata: BTreeMap<RData, &'a str>,
     duplicates: usize,
+    /// The last record that duplicated another.
+    duplicate: &'a str,
+}
+
+/// Attributes an error to a record, unless it came from configuration.
+fn attribute(e: ApiError, uuid: &str) -> ApiError {
+    if uuid == FROM_CONFIG {
+        e
+    } else {
+        e.in_record(uuid)
+    }
 }
 
 /// Groups records into RRsets, collapses duplicates, settles TTLs and checks
@@ -465,45 +507,60 @@ fn assemble<'a>(
         let set = sets
             .entry((rr.owner, rr.data.record_type()))
             .or_insert_with(|| Set {
-                ttls: BTreeSet::new(),
+                ttls: BTreeMap::new(),
                 rdata: BTreeMap::new(),
                 duplicates: 0,
+                duplicate: FROM_CONFIG,
             });
-        set.ttls.insert(rr.ttl);
-        if set.rdata.insert(rr.data, uuid).is_some() {
-            set.duplicates += 1;
+        set.ttls.entry(rr.ttl).or_insert(uuid);
+        match set.rdata.entry(rr.data) {
+            // The first record stands; later ones are the duplicates.
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(uuid);
+            }
+            std::collections::btree_map::Entry::Occupied(_) => {
+                set.duplicates += 1;
+                set.duplicate = uuid;
+            }
         }
     }
 
     check_cnames(origin, &sets, errors);
+    check_null_mx(origin, &sets, errors, &mut warnings);
     check_targets(origin, &sets, errors, &mut warnings);
 
     let rrsets = sets
         .into_iter()
         .map(|((owner, rtype), set)| {
-            let ttl = *set.ttls.first().unwrap_or(&0);
+            let ttl = set.ttls.keys().next().copied().unwrap_or(0);
             let shown = owner.relative_to(origin);
             if set.ttls.len() > 1 {
-                warnings.push(ApiError::new(
+                let (_, highest) = set.ttls.iter().next_back().unwrap_or((&0, &FROM_CONFIG));
+                let all: Vec<u32> = set.ttls.keys().copied().collect();
+                let e = ApiError::new(
                     "ttl_mismatch",
                     Some("ttl"),
                     format!(
-                        "{shown} {}: records have TTLs {:?}; the RRset is served with the lowest, \
-                         {ttl} (RFC 2181 §5.2)",
+                        "{shown} {}: records have TTLs {all:?}; the RRset is served with the \
+                         lowest, {ttl} (RFC 2181 §5.2)",
                         rtype.as_str(),
-                        set.ttls
                     ),
-                ));
+                );
+                warnings.push(attribute(e, highest));
             }
             if set.duplicates > 0 {
-                warnings.push(ApiError::new(
-                    "duplicate_record",
-                    Some("value"),
-                    format!(
-                        "{shown} {}: {} exact duplicate(s) collapsed into one record",
-                        rtype.as_str(),
-                        set.duplicates
+                let uuid = set.duplicate;
+                warnings.push(attribute(
+                    ApiError::new(
+                        "duplicate_record",
+                        Some("value"),
+                        format!(
+                            "{shown} {}: {} exact duplicate(s) collapsed into one record",
+                            rtype.as_str(),
+                            set.duplicates
+                        ),
                     ),
+                    uuid,
                 ));
             }
             RrSet {
@@ -515,6 +572,55 @@ fn assemble<'a>(
         })
         .collect();
     (rrsets, warnings)
+}
+
+/// RFC 7505 §3: a null MX (`0 .`) says the domain accepts no mail, so it
+/// must be the only MX at its name.
+fn check_null_mx(
+    origin: &Name,
+    sets: &BTreeMap<(Name, RecordType), Set<'_>>,
+    errors: &mut Vec<ApiError>,
+    warnings: &mut Vec<ApiError>,
+) {
+    for ((owner, rtype), set) in sets {
+        if *rtype != RecordType::Mx {
+            continue;
+        }
+        for (data, uuid) in &set.rdata {
+            let RData::Mx {
+                preference,
+                exchange,
+            } = data
+            else {
+                continue;
+            };
+            if !exchange.is_root() {
+                continue;
+            }
+            let shown = owner.relative_to(origin);
+            if set.rdata.len() > 1 {
+                errors.push(attribute(
+                    ApiError::validation(
+                        "value",
+                        format!(
+                            "`{shown}` has a null MX (`.`, no mail accepted) and other MX records; \
+                             a null MX must be the only one (RFC 7505 §3)"
+                        ),
+                    ),
+                    uuid,
+                ));
+            } else if *preference != 0 {
+                warnings.push(attribute(
+                    ApiError::new(
+                        "null_mx_priority",
+                        Some("priority"),
+                        format!("`{shown}`: a null MX should have priority 0 (RFC 7505 §3)"),
+                    ),
+                    uuid,
+                ));
+            }
+        }
+    }
 }
 
 /// RFC 1034 §3.6.2 and RFC 2181 §10.1: a CNAME is alone at its name, there
@@ -622,6 +728,11 @@ fn check_targets(
     warnings: &mut Vec<ApiError>,
 ) {
     let nodes = existing_names(origin, sets);
+    let ns_targets: HashSet<&Name> = sets
+        .iter()
+        .filter(|((_, t), _)| *t == RecordType::Ns)
+        .flat_map(|(_, set)| set.rdata.keys().filter_map(RData::target))
+        .collect();
     let has = |n: &Name, t: RecordType| sets.contains_key(&(n.clone(), t));
     let has_address = |n: &Name| has(n, RecordType::A) || has(n, RecordType::Aaaa);
     for ((owner, rtype), set) in sets {
@@ -629,7 +740,8 @@ fn check_targets(
         if let Some(cut) = cut_above(origin, owner, sets) {
             let hidden = match rtype {
                 RecordType::Ns => cut != *owner,
-                RecordType::A | RecordType::Aaaa => false,
+                // Addresses below a cut are glue when an NS names them.
+                RecordType::A | RecordType::Aaaa => !ns_targets.contains(owner),
                 _ => true,
             };
             if hidden {
@@ -647,6 +759,24 @@ fn check_targets(
                     )
                     .in_record(uuid),
                 );
+            }
+        }
+        for (data, uuid) in &set.rdata {
+            if let Some(t) = data.target().filter(|t| t.labels().count() == 1) {
+                warnings.push(attribute(
+                    ApiError::new(
+                        "single_label_target",
+                        Some("value"),
+                        format!(
+                            "{shown} {}: target `{}` is a top-level name; hostnames in values are \
+                             absolute, so write `{}` if a name in this zone is meant",
+                            rtype.as_str(),
+                            t.to_absolute(),
+                            origin.child(t.as_str()).to_absolute()
+                        ),
+                    ),
+                    uuid,
+                ));
             }
         }
         if !matches!(rtype, RecordType::Ns | RecordType::Mx | RecordType::Srv) {
@@ -690,7 +820,7 @@ fn check_targets(
                 }
             };
             if let Some(problem) = problem {
-                let from_config = *uuid == "nameservers";
+                let from_config = *uuid == FROM_CONFIG;
                 let mut e = ApiError::validation(
                     if from_config { "nameservers" } else { "value" },
                     format!(

@@ -282,6 +282,17 @@ fn to_name(text: &str, flavour: Flavour) -> Result<Name, String> {
             "must not contain whitespace or control characters (found {c:?})"
         ));
     }
+    // Invisible and direction-changing characters: IDNA would drop some of
+    // them silently, and a name that does not look like what it is, is a
+    // phishing tool.
+    if let Some(c) = text.chars().find(|c| {
+        matches!(*c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}')
+    }) {
+        return Err(format!(
+            "must not contain invisible or text-direction characters (found U+{:04X})",
+            u32::from(c)
+        ));
+    }
     let ascii = if text.is_ascii() && !text.contains("xn--") && !text.contains("XN--") {
         text.to_ascii_lowercase()
     } else {
