@@ -658,25 +658,22 @@ fn check_cnames(
                 );
             }
         }
-        for t in RecordType::ALL {
-            if t == RecordType::Cname {
-                continue;
-            }
-            if let Some(other) = sets.get(&(owner.clone(), t)) {
-                for uuid in other.rdata.values() {
-                    errors.push(
-                        ApiError::validation(
-                            "name",
-                            format!(
-                                "`{shown}` has a CNAME, so it cannot have {} records too \
-                                 (RFC 1034 §3.6.2)",
-                                t.as_str()
-                            ),
-                        )
-                        .in_record(uuid),
-                    );
-                }
-            }
+        let others: Vec<&str> = RecordType::ALL
+            .into_iter()
+            .filter(|t| *t != RecordType::Cname && sets.contains_key(&(owner.clone(), *t)))
+            .map(RecordType::as_str)
+            .collect();
+        if !others.is_empty() {
+            errors.push(
+                ApiError::validation(
+                    "name",
+                    format!(
+                        "`{shown}` has {} records, so it cannot have a CNAME too (RFC 1034 §3.6.2)",
+                        others.join(", ")
+                    ),
+                )
+                .in_record(uuid),
+            );
         }
     }
 }

@@ -3,6 +3,9 @@
 //! and its file archived; a zone BIND refuses → the old one still served;
 //! named down → nothing lost, caught up once it is back.
 
+// Tests panic on the unexpected; that is their job.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::json;

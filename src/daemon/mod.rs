@@ -140,7 +140,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         if once {
             continue;
         }
-        notifier.notify("WATCHDOG=1");
+        if notifier.watchdog.is_some() {
+            notifier.notify("WATCHDOG=1");
+        }
         let mut wait = Duration::from_secs_f64(deployer.config.rescan_seconds);
         if let Some(t) = retry_at {
             wait = wait.min(t.saturating_duration_since(Instant::now()));

@@ -26,6 +26,8 @@ impl Notifier {
                 std::os::unix::net::SocketAddr::from_pathname(&path).ok()?
             };
             let sock = UnixDatagram::unbound().ok()?;
+            // A full queue at the manager must never stall the event loop.
+            sock.set_nonblocking(true).ok()?;
             Some((sock, addr))
         });
         let watchdog = std::env::var("WATCHDOG_USEC")

@@ -137,3 +137,112 @@ pub fn list(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A running `zoneagent run`, with the test's own `NOTIFY_SOCKET`, killed
+/// by pid when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    notify: std::os::unix::net::UnixDatagram,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits (bounded) for its `READY=1`.
+    pub fn start(env: &Env) -> Daemon {
+        let sock_path = env.root.join(format!("notify-{}.sock", std::process::id()));
+        let _ = fs::remove_file(&sock_path);
+        let notify =
+            std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind notify socket");
+        notify
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        let log = env.root.join("daemon.log");
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log");
+        let child = env
+            .command(&["run"])
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("ZONEAGENT_LOG", "info")
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn daemon");
+        let mut d = Daemon { child, notify, log };
+        d.wait_for("READY=1");
+        d
+    }
+
+    /// Waits for a notification starting with `prefix`; returns it.
+    pub fn wait_for(&mut self, prefix: &str) -> String {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.notify.recv(&mut buf) {
+                Ok(n) => {
+                    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    if msg.lines().any(|l| l.starts_with(prefix)) {
+                        return msg;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {prefix} from the daemon: {e}\n{}",
+                    fs::read_to_string(&self.log).unwrap_or_default()
+                ),
+            }
+        }
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, sig).expect("kill");
+    }
+
+    /// Waits (bounded) for the daemon to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(std::time::Instant::now() < deadline, "daemon did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` until it is true or `secs` pass.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A `record.created` event for an A record.
+pub fn a_event(id: &str, seq: Option<u64>, zone: &str, rec: &str, name: &str, addr: &str) -> Value {
+    let mut e = json!({"id": id, "type": "record.created", "zone_uuid": zone,
+        "record": {"uuid": rec, "record_type": "A", "name": name, "value": addr, "ttl": 300}});
+    if let Some(s) = seq {
+        e["seq"] = json!(s);
+    }
+    e
+}
