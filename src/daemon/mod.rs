@@ -85,7 +85,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     tracing::info!(
         zones = deployer.states.len(),
         spool = %config.paths.spool.display(),
-        socket = ?config.socket.path,
+        socket = ?config.socket.path.as_ref().filter(|_| !once),
         "zoneagent ready"
     );
 

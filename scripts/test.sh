@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (BIND 9 from Debian's
+# packages, systemd for systemd-analyze) when it is missing, then runs
+# rustfmt, clippy and every test, including those against a real named.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9)
+command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
+command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${need[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cargo fmt --all --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo build --locked
+scripts/check-systemd.sh target/debug/zoneagent
+cargo test --locked
