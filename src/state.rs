@@ -32,6 +32,17 @@ fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     validate::check_uuid(value).map_err(|e| ApiError::validation(field, e))
 }
 
+/// Whether two spellings name the same domain (case, trailing dot, IDNA).
+fn same_domain(a: &str, b: &str) -> bool {
+    match (
+        crate::model::name::parse_domain(a),
+        crate::model::name::parse_domain(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// Applies one zone event to the zone as it is (`None`: no such zone).
 pub fn apply(current: Option<&Zone>, event: &Event) -> Result<Outcome, ApiError> {
     match &event.body {
@@ -52,7 +63,7 @@ pub fn apply(current: Option<&Zone>, event: &Event) -> Result<Outcome, ApiError>
                     created_at: zone.created_at.clone(),
                     records: Vec::new(),
                 }))),
-                Some(z) if z.domain == zone.domain => Ok(Outcome::NoOp),
+                Some(z) if same_domain(&z.domain, &zone.domain) => Ok(Outcome::NoOp),
                 Some(z) => Err(ApiError::new(
                     "conflict",
                     Some("zone.domain"),

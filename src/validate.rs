@@ -313,7 +313,7 @@ fn parse_rdata(
                 return Err(format!(
                     "TXT value is {} bytes; at most {} fit in one record",
                     bytes.len(),
-                    MAX_RDATA - MAX_RDATA.div_ceil(MAX_CHARACTER_STRING + 1) + 1
+                    MAX_RDATA - MAX_RDATA.div_ceil(MAX_CHARACTER_STRING + 1)
                 ));
             }
             RData::Txt(bytes)

@@ -8,8 +8,9 @@
 use super::zone::{Record, Zone};
 use serde::{Deserialize, Serialize};
 
-/// One change event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One change event. Decode with [`decode_event`], which checks the
+/// envelope first so that every error names its field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     /// Unique id; an id seen before is not applied again.
     pub id: String,
@@ -22,7 +23,7 @@ pub struct Event {
 }
 
 /// What an event says, by its `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type")]
 pub enum Body {
     /// Create or replace a zone wholesale.
@@ -89,13 +90,112 @@ impl Event {
     }
 }
 
-/// Decodes one event, naming the field of a type error.
+/// The fields every event has. `type` must be a string: serde would
+/// otherwise take a number as the index of a variant.
+#[derive(Deserialize)]
+struct Envelope {
+    id: String,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct WithZone<T> {
+    zone: T,
+}
+
+#[derive(Deserialize)]
+struct WithZoneUuid {
+    zone_uuid: String,
+}
+
+#[derive(Deserialize)]
+struct WithRecord {
+    zone_uuid: String,
+    record: Record,
+}
+
+#[derive(Deserialize)]
+struct WithRecordUuid {
+    zone_uuid: String,
+    record_uuid: String,
+}
+
+#[derive(Deserialize)]
+struct WithZones {
+    zones: Vec<Zone>,
+}
+
+/// Decodes one event: the envelope (`id`, `seq`, `type`), then the body
+/// its type calls for, each with the JSON path of any error as `field`
+/// (`record.ttl`, `zones[3].records[0].value`).
 pub fn decode_event(json: &str) -> Result<Event, crate::error::ApiError> {
-    let event: Event = super::zone::decode(json)?;
-    if let Err(e) = crate::validate::check_uuid(&event.id) {
+    use super::zone::decode;
+    // serde reads a struct from an array too; an event is an object.
+    if !json.trim_start().starts_with('{') {
+        return Err(crate::error::ApiError::new(
+            "parse_error",
+            None,
+            "an event must be one JSON object",
+        ));
+    }
+    let envelope: Envelope = decode(json)?;
+    if let Err(e) = crate::validate::check_uuid(&envelope.id) {
         return Err(crate::error::ApiError::validation("id", e));
     }
-    Ok(event)
+    let body = match envelope.kind.as_str() {
+        "zone.snapshot" => Body::ZoneSnapshot {
+            zone: decode::<WithZone<Zone>>(json)?.zone,
+        },
+        "zone.created" => Body::ZoneCreated {
+            zone: decode::<WithZone<ZoneHeader>>(json)?.zone,
+        },
+        "zone.deleted" => Body::ZoneDeleted {
+            zone_uuid: decode::<WithZoneUuid>(json)?.zone_uuid,
+        },
+        "record.created" | "record.updated" => {
+            let w: WithRecord = decode(json)?;
+            if envelope.kind == "record.created" {
+                Body::RecordCreated {
+                    zone_uuid: w.zone_uuid,
+                    record: w.record,
+                }
+            } else {
+                Body::RecordUpdated {
+                    zone_uuid: w.zone_uuid,
+                    record: w.record,
+                }
+            }
+        }
+        "record.deleted" => {
+            let w: WithRecordUuid = decode(json)?;
+            Body::RecordDeleted {
+                zone_uuid: w.zone_uuid,
+                record_uuid: w.record_uuid,
+            }
+        }
+        "sync" => Body::Sync {
+            zones: decode::<WithZones>(json)?.zones,
+        },
+        other => {
+            return Err(crate::error::ApiError::new(
+                "parse_error",
+                Some("type"),
+                format!(
+                    "unknown event type `{}`; expected one of zone.snapshot, zone.created, \
+                     zone.deleted, record.created, record.updated, record.deleted, sync",
+                    other.escape_debug()
+                ),
+            ));
+        }
+    };
+    Ok(Event {
+        id: envelope.id,
+        seq: envelope.seq,
+        body,
+    })
 }
 
 #[cfg(test)]

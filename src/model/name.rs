@@ -20,6 +20,15 @@ pub const MAX_NAME_LEN: usize = 253;
 /// Longest label (RFC 1035 §2.3.4).
 pub const MAX_LABEL_LEN: usize = 63;
 
+/// Zones Debian's `named.conf.default-zones` already declares: a second
+/// declaration makes `named` refuse its whole configuration.
+pub const RESERVED_ZONES: [&str; 4] = [
+    "localhost",
+    "127.in-addr.arpa",
+    "0.in-addr.arpa",
+    "255.in-addr.arpa",
+];
+
 /// An absolute domain name: lower-case ASCII, no trailing dot stored, the
 /// root is the empty string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -197,6 +206,11 @@ pub fn parse_domain(input: &str) -> Result<Name, String> {
         return Err("must be a domain name, not empty or the root".to_owned());
     }
     let name = to_name(text, Flavour::Domain)?;
+    if RESERVED_ZONES.contains(&name.as_str()) {
+        return Err(format!(
+            "`{name}` is one of named's own default zones and cannot be hosted"
+        ));
+    }
     if !name.is_hostname(false) {
         return Err(format!(
             "`{name}` is not a valid domain name: labels are letters, digits and hyphens, \

@@ -18,8 +18,8 @@ pub struct Zone {
     /// Creation timestamp (ISO 8601), carried, never interpreted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    /// The zone's records.
-    #[serde(default)]
+    /// The zone's records: required, so a body without them (the list
+    /// endpoint's) can never empty a zone by accident.
     pub records: Vec<Record>,
 }
 
@@ -53,18 +53,28 @@ pub fn decode_zone(json: &str) -> Result<Zone, crate::error::ApiError> {
 
 /// Decodes any wire type with [`serde_path_to_error`], so that a type error
 /// names the field it is in.
+/// Anything after the value but white space is an error: a file holding
+/// two events must not lose the second silently.
 pub fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, crate::error::ApiError> {
     let de = &mut serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." {
+        let field = if path == "." || path == "?" {
             None
         } else {
             Some(path.as_str())
         };
         crate::error::ApiError::new("parse_error", field, inner.to_string())
-    })
+    })?;
+    de.end().map_err(|e| {
+        crate::error::ApiError::new(
+            "parse_error",
+            None,
+            format!("unexpected data after the JSON value: {e}"),
+        )
+    })?;
+    Ok(value)
 }
 
 #[cfg(test)]
