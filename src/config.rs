@@ -302,7 +302,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         include: raw
             .paths
             .include
-            .unwrap_or_else(|| PathBuf::from("/etc/bind/named.conf.zoneagent")),
+            .unwrap_or_else(|| PathBuf::from("/var/lib/bind/zoneagent/named.conf.zoneagent")),
         state,
     };
 

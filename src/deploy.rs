@@ -268,15 +268,24 @@ impl Deployer {
         report.rejected.extend(refused);
         self.install(&good)?;
 
-        // Unchanged zones may still carry a new body or seq.
+        // State files to write, all with one flush.
+        let mut writes: Vec<String> = Vec::new();
+        // Unchanged zones may still carry a new body, seq or event ids.
         for c in &plan.unchanged {
             let Some(state) = self.states.get_mut(c.uuid()) else {
                 continue;
             };
-            if state.zone != c.zone || (c.seq.is_some() && state.last_seq != c.seq) {
+            let ids_changed = c
+                .recent_ids
+                .as_ref()
+                .is_some_and(|ids| *ids != state.recent_ids);
+            if state.zone != c.zone || (c.seq.is_some() && state.last_seq != c.seq) || ids_changed {
                 state.zone = c.zone.clone();
                 state.last_seq = c.seq.or(state.last_seq);
-                self.store.save_with(c.uuid(), state, false)?;
+                if let Some(ids) = &c.recent_ids {
+                    state.recent_ids.clone_from(ids);
+                }
+                writes.push(c.uuid().to_owned());
             }
         }
         let mut reload_known = Vec::new();
@@ -306,7 +315,7 @@ impl Deployer {
                     pending_reload: true,
                 }),
             };
-            self.store.save_with(&uuid, &state, false)?;
+            writes.push(uuid.clone());
             self.states.insert(uuid, state);
             report
                 .written
@@ -317,6 +326,11 @@ impl Deployer {
                 fresh.push(r.candidate.valid.origin.clone());
             }
         }
+        let batch: Vec<(&str, &ZoneState)> = writes
+            .iter()
+            .filter_map(|u| self.states.get(u).map(|s| (u.as_str(), s)))
+            .collect();
+        self.store.save_batch(&batch)?;
         for (uuid, domain) in &plan.delete {
             if let Some(domain) = domain {
                 let serial = self
@@ -620,22 +634,25 @@ impl Deployer {
         } else {
             BTreeSet::new()
         };
-        let mut saved = false;
+        let mut saved = Vec::new();
         for (uuid, state) in &mut self.states {
             let Some(d) = state.deployed.as_mut().filter(|d| d.pending_reload) else {
                 continue;
             };
             if confirmed.contains(&d.domain) {
                 d.pending_reload = false;
-                if self.store.save_with(uuid, state, false).is_ok() {
-                    saved = true;
-                }
+                saved.push(uuid.clone());
             } else {
                 report.pending.push(d.domain.clone());
             }
         }
-        if saved {
-            let _ = self.store.sync();
+        let batch: Vec<(&str, &ZoneState)> = saved
+            .iter()
+            .filter_map(|u| self.states.get(u).map(|s| (u.as_str(), s)))
+            .collect();
+        // A lost `pending_reload = false` only costs one more reload later.
+        if let Err(e) = self.store.save_batch(&batch) {
+            tracing::warn!(error = %e, "could not record confirmed reloads");
         }
         if report.reload_error.is_none() && !report.pending.is_empty() {
             report.reload_error = Some(format!(

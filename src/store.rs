@@ -159,24 +159,25 @@ impl Store {
 
     /// Writes one zone's state durably.
     pub fn save(&self, uuid: &str, state: &ZoneState) -> Result<(), StoreError> {
-        self.save_with(uuid, state, true)
+        self.save_batch(&[(uuid, state)])
     }
 
-    /// Writes one zone's state; with `sync_dir` false, [`Store::sync`] must
-    /// follow before the write counts as durable (one directory fsync for a
-    /// batch).
-    pub fn save_with(
-        &self,
-        uuid: &str,
-        state: &ZoneState,
-        sync_dir: bool,
-    ) -> Result<(), StoreError> {
-        let path = self.zone_path(uuid);
-        let bytes = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
-        fsutil::write_atomic_with(&path, &bytes, sync_dir).map_err(io_err(&path))
+    /// Writes many zones' states durably and atomically each, with one
+    /// flush for all ([`fsutil::write_atomic_batch`]).
+    pub fn save_batch(&self, states: &[(&str, &ZoneState)]) -> Result<(), StoreError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let mut files = Vec::with_capacity(states.len());
+        for (uuid, state) in states {
+            let path = self.zone_path(uuid);
+            let bytes = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+            files.push((path, bytes));
+        }
+        fsutil::write_atomic_batch(&files).map_err(|(path, source)| StoreError::Io { path, source })
     }
 
     /// Removes one zone's state durably.
@@ -232,7 +233,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Makes every earlier `save_with(.., false)` durable.
+    /// Makes removals in the state directory durable.
     pub fn sync(&self) -> Result<(), StoreError> {
         let dir = self.dir.join("zones");
         fsutil::sync_dir(&dir).map_err(io_err(&dir))

@@ -696,15 +696,14 @@ fn existing_names(origin: &Name, sets: &BTreeMap<(Name, RecordType), Set<'_>>) -
 }
 
 /// The delegation point at or above `name` (below the apex), if any.
-fn cut_above(
-    origin: &Name,
-    name: &Name,
-    sets: &BTreeMap<(Name, RecordType), Set<'_>>,
-) -> Option<Name> {
+fn cut_above(origin: &Name, name: &Name, cuts: &HashSet<&Name>) -> Option<Name> {
+    if cuts.is_empty() {
+        return None;
+    }
     let mut n = name.clone();
     let mut found = None;
     while n.is_below(origin) {
-        if sets.contains_key(&(n.clone(), RecordType::Ns)) {
+        if cuts.contains(&n) {
             found = Some(n.clone());
         }
         n = n.parent()?;
@@ -725,6 +724,12 @@ fn check_targets(
     warnings: &mut Vec<ApiError>,
 ) {
     let nodes = existing_names(origin, sets);
+    // Delegation points: NS RRsets below the apex.
+    let cuts: HashSet<&Name> = sets
+        .keys()
+        .filter(|(owner, t)| *t == RecordType::Ns && owner != origin)
+        .map(|(owner, _)| owner)
+        .collect();
     let ns_targets: HashSet<&Name> = sets
         .iter()
         .filter(|((_, t), _)| *t == RecordType::Ns)
@@ -734,7 +739,7 @@ fn check_targets(
     let has_address = |n: &Name| has(n, RecordType::A) || has(n, RecordType::Aaaa);
     for ((owner, rtype), set) in sets {
         let shown = owner.relative_to(origin);
-        if let Some(cut) = cut_above(origin, owner, sets) {
+        if let Some(cut) = cut_above(origin, owner, &cuts) {
             let hidden = match rtype {
                 RecordType::Ns => cut != *owner,
                 // Addresses below a cut are glue when an NS names them.
@@ -792,7 +797,7 @@ fn check_targets(
                 None
             } else if *rtype == RecordType::Ns {
                 Some("is inside the zone but has no A or AAAA record (glue) in it")
-            } else if cut_above(origin, target, sets).is_some() {
+            } else if cut_above(origin, target, &cuts).is_some() {
                 // Below a delegation: the child zone answers for it.
                 None
             } else if nodes.contains(target) {

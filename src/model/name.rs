@@ -32,12 +32,38 @@ pub const RESERVED_ZONES: [&str; 4] = [
 /// An absolute domain name: lower-case ASCII, no trailing dot stored, the
 /// root is the empty string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Name(String);
+pub struct Name(String, CanonicalKey);
+
+/// The labels right to left, joined by NUL (which no label holds): byte
+/// order of this key is DNSSEC canonical order, so sorting a 100k-record
+/// zone compares flat byte strings instead of splitting names each time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CanonicalKey(Box<[u8]>);
+
+impl CanonicalKey {
+    fn of(text: &str) -> CanonicalKey {
+        let mut key = Vec::with_capacity(text.len());
+        for (i, label) in text.rsplit('.').filter(|l| !l.is_empty()).enumerate() {
+            if i > 0 {
+                key.push(0);
+            }
+            key.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        }
+        CanonicalKey(key.into_boxed_slice())
+    }
+}
+
+impl Name {
+    fn new(text: String) -> Name {
+        let key = CanonicalKey::of(&text);
+        Name(text, key)
+    }
+}
 
 impl Name {
     /// The root name `.`.
     pub fn root() -> Self {
-        Self(String::new())
+        Self::new(String::new())
     }
 
     /// Whether this is the root name.
@@ -97,7 +123,7 @@ impl Name {
         if self.is_root() {
             None
         } else {
-            Some(Name(
+            Some(Name::new(
                 self.0
                     .split_once('.')
                     .map_or(String::new(), |(_, p)| p.to_owned()),
@@ -109,9 +135,9 @@ impl Name {
     #[must_use]
     pub fn child(&self, label: &str) -> Name {
         if self.is_root() {
-            Name(label.to_owned())
+            Name::new(label.to_owned())
         } else {
-            Name(format!("{label}.{}", self.0))
+            Name::new(format!("{label}.{}", self.0))
         }
     }
 
@@ -153,19 +179,7 @@ impl fmt::Display for Name {
 /// children.
 impl Ord for Name {
     fn cmp(&self, other: &Self) -> Ordering {
-        let mut a = self.labels().rev();
-        let mut b = other.labels().rev();
-        loop {
-            match (a.next(), b.next()) {
-                (None, None) => return Ordering::Equal,
-                (None, Some(_)) => return Ordering::Less,
-                (Some(_), None) => return Ordering::Greater,
-                (Some(x), Some(y)) => match x.as_bytes().cmp(y.as_bytes()) {
-                    Ordering::Equal => {}
-                    o => return o,
-                },
-            }
-        }
+        self.1.0.cmp(&other.1.0)
     }
 }
 
@@ -286,7 +300,7 @@ fn join(relative: &Name, zone: &Name) -> Result<Name, String> {
     if relative.labels().skip(1).any(|l| l == "*") {
         return Err("`*` is only allowed as the whole left-most label".to_owned());
     }
-    Ok(Name(joined))
+    Ok(Name::new(joined))
 }
 
 /// Turns text (no trailing dot) into a [`Name`], checking every label.
@@ -325,7 +339,7 @@ fn to_name(text: &str, flavour: Flavour) -> Result<Name, String> {
     for (i, label) in ascii.split('.').enumerate() {
         check_label(label, i == 0, flavour)?;
     }
-    Ok(Name(ascii))
+    Ok(Name::new(ascii))
 }
 
 fn check_label(label: &str, leftmost: bool, flavour: Flavour) -> Result<(), String> {
