@@ -395,6 +395,7 @@ impl Deployer {
     }
 
     fn render_one(&self, candidate: Candidate, archived: Option<u32>, now: Now) -> Rendered {
+        crate::progress::beat();
         let domain = candidate.domain().to_owned();
         let previous = self
             .states
@@ -522,6 +523,7 @@ impl Deployer {
     fn install(&self, good: &[Rendered]) -> Result<(), DeployError> {
         let now = SystemTime::now();
         for r in good {
+            crate::progress::beat();
             let tmp = self.temp_file(r.candidate.domain());
             let path = self.zone_file(r.candidate.domain());
             fs::rename(&tmp, &path).map_err(io_err(&path))?;
@@ -722,6 +724,7 @@ pub fn confirm_serials(
     let mut buf = [0u8; 4096];
     let mut open: BTreeSet<usize> = (0..zones.len()).filter(|i| names[*i].is_some()).collect();
     while !open.is_empty() && Instant::now() < deadline {
+        crate::progress::beat();
         for &i in &open {
             if let Some(name) = &names[i] {
                 let id = u16::try_from(i % 65_536).unwrap_or(0);

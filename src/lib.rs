@@ -15,6 +15,7 @@ pub mod exec;
 pub mod fsutil;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod serial;
 pub mod spool;

@@ -119,8 +119,9 @@ impl Spool {
         Ok(names)
     }
 
-    /// Lists `new/` in name order and reads what is safe to read.
-    pub fn scan(&self) -> io::Result<Vec<Entry>> {
+    /// Lists `new/` in name order and reads what is safe to read, at most
+    /// `limit` entries (the oldest).
+    pub fn scan(&self, limit: usize) -> io::Result<Vec<Entry>> {
         let dir = self.new_dir();
         let mut names: Vec<String> = Vec::new();
         for entry in fs::read_dir(&dir)? {
@@ -131,7 +132,8 @@ impl Spool {
             }
             names.push(name);
         }
-        names.sort();
+        names.sort_unstable();
+        names.truncate(limit);
         Ok(names.into_iter().map(|n| self.read_entry(n)).collect())
     }
 
@@ -296,7 +298,7 @@ mod tests {
         )
         .unwrap();
         fs::write(spool.new_dir().join("zz-big"), vec![b'x'; 101]).unwrap();
-        let entries = spool.scan().unwrap();
+        let entries = spool.scan(usize::MAX).unwrap();
         assert_eq!(entries.len(), 7);
         assert!(matches!(&entries[0], Entry::Ready { bytes, .. } if bytes == b"{\"a\":1}"));
         for e in &entries[4..] {
@@ -309,7 +311,8 @@ mod tests {
         assert!(spool.failed_dir().join("zz-link").is_symlink());
         let report = fs::read_to_string(spool.failed_dir().join("zz-link.error.json")).unwrap();
         assert!(report.contains("\"error_code\": \"refused\""), "{report}");
-        assert_eq!(spool.scan().unwrap().len(), 5);
+        assert_eq!(spool.scan(usize::MAX).unwrap().len(), 5);
+        assert_eq!(spool.scan(2).unwrap().len(), 2);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 }

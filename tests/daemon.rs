@@ -39,7 +39,9 @@ fn submit(env: &Env, event: &Value) {
 #[test]
 fn serves_events_from_the_spool_and_the_socket() {
     let env = env_with_socket();
-    let mut daemon = Daemon::start(&env);
+    let mut daemon = Daemon::start_with(&env, &[("WATCHDOG_USEC", "200000")]);
+    // The watchdog is fed from its own thread while the loop is alive.
+    daemon.wait_for("WATCHDOG=1");
 
     // Spool: a snapshot creates the zone.
     let snapshot = json!({"id": "e1", "seq": 1, "type": "zone.snapshot",

@@ -12,6 +12,11 @@ use crate::serial::Now;
 use crate::spool::{Entry, Spool};
 use crate::state::{self, Fate, Memory};
 
+/// Most events taken in one pass: a backlog is worked off in bounded
+/// passes, so the loop stays responsive (signals, watchdog) and memory
+/// stays bounded.
+pub const MAX_PASS_EVENTS: usize = 5000;
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
@@ -44,7 +49,7 @@ struct Item {
 /// Processes everything waiting in the spool.
 pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stats, DispatchError> {
     let mut stats = Stats::default();
-    let entries = spool.scan().map_err(DispatchError::Spool)?;
+    let entries = spool.scan(MAX_PASS_EVENTS).map_err(DispatchError::Spool)?;
     stats.events = entries.len();
     let mut items = Vec::new();
     for entry in entries {

@@ -57,7 +57,11 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
             return EXIT_FAILURE;
         }
     };
-    let notifier = systemd::Notifier::from_env();
+    let notifier = std::sync::Arc::new(systemd::Notifier::from_env());
+    let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if !once {
+        notifier.spawn_watchdog(std::sync::Arc::clone(&idle));
+    }
     let (tx, rx) = mpsc::channel::<Wake>();
     let mut _watcher = None;
     if !once {
@@ -94,6 +98,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let mut retry_at: Option<Instant> = None;
     let mut any_failed = false;
     loop {
+        crate::progress::beat();
         let due = retry_at.is_none_or(|t| Instant::now() >= t);
         if due {
             match dispatch::run_once(&mut deployer, &spool, now()) {
@@ -116,12 +121,12 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                         backoff = Duration::ZERO;
                         retry_at = None;
                     }
+                    failures += stats.failed;
                     notifier.notify(&format!(
                         "STATUS=zones={} pending_reloads={} failed_events_total={failures}",
                         deployer.states.len(),
                         deployer.pending().len()
                     ));
-                    failures += stats.failed;
                     if once && stats.events == 0 {
                         break;
                     }
@@ -140,18 +145,15 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         if once {
             continue;
         }
-        if notifier.watchdog.is_some() {
-            notifier.notify("WATCHDOG=1");
-        }
         let mut wait = Duration::from_secs_f64(deployer.config.rescan_seconds);
         if let Some(t) = retry_at {
             wait = wait.min(t.saturating_duration_since(Instant::now()));
         }
-        if let Some(w) = notifier.watchdog {
-            wait = wait.min(w);
-        }
         let mut stop = false;
-        match rx.recv_timeout(wait) {
+        idle.store(true, std::sync::atomic::Ordering::Relaxed);
+        let received = rx.recv_timeout(wait);
+        idle.store(false, std::sync::atomic::Ordering::Relaxed);
+        match received {
             Ok(w) => {
                 // Take every wake-up that is already there: one pass serves
                 // them all.

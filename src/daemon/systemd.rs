@@ -43,6 +43,33 @@ impl Notifier {
         Notifier { socket, watchdog }
     }
 
+    /// Feeds the watchdog from a thread of its own while
+    /// [`crate::progress`] moves or the loop is idle (`idle` is set by the
+    /// loop while it waits for work): a busy daemon is alive, a daemon stuck
+    /// inside one step is not.
+    pub fn spawn_watchdog(
+        self: &std::sync::Arc<Self>,
+        idle: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let Some(interval) = self.watchdog else {
+            return;
+        };
+        let me = std::sync::Arc::clone(self);
+        let _ = std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || {
+                let mut last = crate::progress::count();
+                loop {
+                    std::thread::sleep(interval);
+                    let now = crate::progress::count();
+                    if now != last || idle.load(std::sync::atomic::Ordering::Relaxed) {
+                        me.notify("WATCHDOG=1");
+                    }
+                    last = now;
+                }
+            });
+    }
+
     /// Sends one notification (e.g. `READY=1`); errors are ignored, as the
     /// protocol asks.
     pub fn notify(&self, state: &str) {

@@ -149,6 +149,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon and waits (bounded) for its `READY=1`.
     pub fn start(env: &Env) -> Daemon {
+        Daemon::start_with(env, &[])
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables.
+    pub fn start_with(env: &Env, vars: &[(&str, &str)]) -> Daemon {
         let sock_path = env.root.join(format!("notify-{}.sock", std::process::id()));
         let _ = fs::remove_file(&sock_path);
         let notify =
@@ -166,6 +171,7 @@ impl Daemon {
             .command(&["run"])
             .env("NOTIFY_SOCKET", &sock_path)
             .env("ZONEAGENT_LOG", "info")
+            .envs(vars.iter().copied())
             .stderr(log_file)
             .spawn()
             .expect("spawn daemon");
