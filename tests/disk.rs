@@ -75,6 +75,15 @@ fn a_write_that_fails_is_retried_and_loses_nothing() {
     );
 }
 
+/// Unmounts when dropped, also when the test panics.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 /// A real small file system: full, then read-only, then healthy again.
 /// Needs root (mount), which CI has.
 #[test]
@@ -98,12 +107,6 @@ fn full_and_read_only_file_systems() {
         ]),
         "mount tmpfs"
     );
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
     let _unmount = Unmount(zones.clone());
 
     submit(
