@@ -186,9 +186,38 @@ pub fn now() -> Now {
 }
 
 fn open_deployer(config: Config) -> Result<Deployer, i32> {
-    Deployer::open(config).map_err(|e| {
+    let mut deployer = Deployer::open(config).map_err(|e| {
         print_error(&e);
         EXIT_FAILURE
+    })?;
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        deployer.on_progress = Some(progress_bar());
+    }
+    Ok(deployer)
+}
+
+/// A progress bar on stderr for long batches (only drawn on a terminal,
+/// and only once a batch has more than a handful of zones).
+fn progress_bar() -> Box<dyn FnMut(crate::deploy::Step, u64, u64)> {
+    let bar = indicatif::ProgressBar::hidden();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg:18} [{bar:40}] {pos}/{len} zones")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    Box::new(move |step, done, total| {
+        if total < 20 {
+            return;
+        }
+        if bar.is_hidden() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_message(step.as_str());
+        bar.set_length(total);
+        bar.set_position(done);
+        if step == crate::deploy::Step::Confirm {
+            bar.finish_and_clear();
+        }
     })
 }
 

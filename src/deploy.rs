@@ -108,13 +108,45 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DeployError + '_ {
 
 /// The deploy engine: configuration, the locked store and the state of
 /// every zone in memory.
-#[derive(Debug)]
 pub struct Deployer {
     pub config: Config,
     pub store: Store,
     pub states: BTreeMap<String, ZoneState>,
     /// What is remembered of deleted zones.
     pub tombstones: BTreeMap<String, Tombstone>,
+    /// Told of each step of a batch: (step, done, total). The CLI draws a
+    /// progress bar with it on a terminal.
+    pub on_progress: Option<Box<dyn FnMut(Step, u64, u64)>>,
+}
+
+impl std::fmt::Debug for Deployer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployer")
+            .field("config", &self.config)
+            .field("zones", &self.states.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The steps of a batch, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Render,
+    Check,
+    Install,
+    Confirm,
+}
+
+impl Step {
+    /// A word for the step.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Render => "rendering",
+            Step::Check => "checking",
+            Step::Install => "installing",
+            Step::Confirm => "waiting for named",
+        }
+    }
 }
 
 /// A zone rendered for installing.
@@ -140,6 +172,7 @@ impl Deployer {
             store,
             states,
             tombstones,
+            on_progress: None,
         })
     }
 
@@ -234,14 +267,13 @@ impl Deployer {
         } else {
             HashMap::new()
         };
-        let rendered: Vec<Rendered> = plan
-            .write
-            .into_iter()
-            .map(|c| {
-                let floor = archived.get(c.domain()).copied();
-                self.render_one(c, floor, now)
-            })
-            .collect();
+        let total = plan.write.len() as u64;
+        let mut rendered: Vec<Rendered> = Vec::with_capacity(plan.write.len());
+        for c in plan.write {
+            let floor = archived.get(c.domain()).copied();
+            rendered.push(self.render_one(c, floor, now));
+            self.progress(Step::Render, rendered.len() as u64, total);
+        }
 
         if options.dry_run {
             for r in &rendered {
@@ -264,7 +296,9 @@ impl Deployer {
         }
 
         fsutil::ensure_dir(&zones_dir).map_err(io_err(&zones_dir))?;
+        self.progress(Step::Check, 0, total);
         let (good, refused) = self.check(rendered)?;
+        self.progress(Step::Install, 0, good.len() as u64);
         report.rejected.extend(refused);
         self.install(&good)?;
 
@@ -392,6 +426,12 @@ impl Deployer {
             *e = serial::max(*e, serial);
         }
         out
+    }
+
+    fn progress(&mut self, step: Step, done: u64, total: u64) {
+        if let Some(f) = self.on_progress.as_mut() {
+            f(step, done, total);
+        }
     }
 
     fn render_one(&self, candidate: Candidate, archived: Option<u32>, now: Now) -> Rendered {
@@ -627,6 +667,7 @@ impl Deployer {
         if waiting.is_empty() {
             return;
         }
+        self.progress(Step::Confirm, 0, waiting.len() as u64);
         let confirmed = if report.reload_error.is_none() {
             confirm_serials(
                 self.config.bind.server,
