@@ -198,7 +198,7 @@ fn open_deployer(config: Config) -> Result<Deployer, i32> {
 
 /// A progress bar on stderr for long batches (only drawn on a terminal,
 /// and only once a batch has more than a handful of zones).
-fn progress_bar() -> Box<dyn FnMut(crate::deploy::Step, u64, u64)> {
+fn progress_bar() -> crate::deploy::ProgressFn {
     let bar = indicatif::ProgressBar::hidden();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg:18} [{bar:40}] {pos}/{len} zones")

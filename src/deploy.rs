@@ -116,7 +116,7 @@ pub struct Deployer {
     pub tombstones: BTreeMap<String, Tombstone>,
     /// Told of each step of a batch: (step, done, total). The CLI draws a
     /// progress bar with it on a terminal.
-    pub on_progress: Option<Box<dyn FnMut(Step, u64, u64)>>,
+    pub on_progress: Option<ProgressFn>,
 }
 
 impl std::fmt::Debug for Deployer {
@@ -127,6 +127,9 @@ impl std::fmt::Debug for Deployer {
             .finish_non_exhaustive()
     }
 }
+
+/// A progress callback: (step, done, total).
+pub type ProgressFn = Box<dyn FnMut(Step, u64, u64)>;
 
 /// The steps of a batch, for progress reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
