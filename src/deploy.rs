@@ -481,26 +481,23 @@ impl Deployer {
             .collect();
         fsutil::write_batch_unrenamed(&files).map_err(|(p, e)| io_err(&p)(e))?;
         let problems: HashMap<Name, Vec<String>> = if rendered.len() == 1 {
-            let r = &rendered[0];
-            let origin = &r.candidate.valid.origin;
-            let argv = checkzone::argv(&self.config.bind.checkzone, origin, &files[0].0);
-            let output = exec::run(&argv).map_err(DeployError::Check)?;
-            match checkzone::interpret(origin, r.serial, output) {
-                Ok(()) => HashMap::new(),
-                Err(ToolError::Failed(f)) => HashMap::from([(
-                    origin.clone(),
-                    f.output
-                        .stdout
-                        .lines()
-                        .chain(f.output.stderr.lines())
-                        .map(str::to_owned)
-                        .filter(|l| !l.is_empty())
-                        .collect(),
-                )]),
-                Err(e) => return Err(DeployError::Check(e)),
-            }
+            self.check_one(&rendered[0], &files[0].0)?
         } else {
-            self.check_batch(&rendered, &files)?
+            match self.check_batch(&rendered, &files) {
+                Ok(p) => p,
+                // named-checkconf failed in a way no zone is named in: fall
+                // back to one named-checkzone per zone rather than hold
+                // every zone of the batch back.
+                Err(DeployError::Check(e)) => {
+                    tracing::warn!(error = %e, "batch check failed; checking zones one by one");
+                    let mut all = HashMap::new();
+                    for (r, (path, _)) in rendered.iter().zip(&files) {
+                        all.extend(self.check_one(r, path)?);
+                    }
+                    all
+                }
+                Err(e) => return Err(e),
+            }
         };
         let mut good = Vec::new();
         for r in rendered {
@@ -521,6 +518,31 @@ impl Deployer {
             }
         }
         Ok((good, refused))
+    }
+
+    /// `named-checkzone` on one file: its refusal lines, if any.
+    fn check_one(
+        &self,
+        r: &Rendered,
+        path: &Path,
+    ) -> Result<HashMap<Name, Vec<String>>, DeployError> {
+        let origin = &r.candidate.valid.origin;
+        let argv = checkzone::argv(&self.config.bind.checkzone, origin, path);
+        let output = exec::run(&argv).map_err(DeployError::Check)?;
+        match checkzone::interpret(origin, r.serial, output) {
+            Ok(()) => Ok(HashMap::new()),
+            Err(ToolError::Failed(f)) => Ok(HashMap::from([(
+                origin.clone(),
+                f.output
+                    .stdout
+                    .lines()
+                    .chain(f.output.stderr.lines())
+                    .map(str::to_owned)
+                    .filter(|l| !l.is_empty())
+                    .collect(),
+            )])),
+            Err(e) => Err(DeployError::Check(e)),
+        }
     }
 
     fn check_batch(

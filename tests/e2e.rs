@@ -281,3 +281,18 @@ fn second_instance_fails_fast() {
         show(&out)
     );
 }
+
+#[test]
+fn a_batch_checker_that_fails_namelessly_falls_back_to_one_check_per_zone() {
+    let env = Env::new("");
+    let mut config = fs::read_to_string(&env.config).unwrap();
+    config = config.replace("[bind]\n", "[bind]\ncheckconf = \"/bin/false\"\n");
+    fs::write(&env.config, config).unwrap();
+    let out = env.import(&json!([
+        zone("a", "a.test", &[("A", "@", "192.0.2.1")]),
+        zone("b", "b.test", &[("A", "@", "192.0.2.2")]),
+    ]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(env.named.query("a.test", "A"), ["192.0.2.1"]);
+    assert_eq!(env.named.query("b.test", "A"), ["192.0.2.2"]);
+}
