@@ -570,14 +570,13 @@ impl Deployer {
             .zip(&stanzas)
             .map(|(r, s)| (r.candidate.valid.origin.clone(), (s.file.clone(), r.serial)))
             .collect();
-        let problems = checkzone::interpret_batch(&output, &expected);
-        if !output.success && problems.is_empty() {
-            return Err(DeployError::Check(ToolError::failed(
+        match checkzone::interpret_batch(&output, &expected) {
+            Some(problems) => Ok(problems),
+            None => Err(DeployError::Check(ToolError::failed(
                 output,
                 "failed without naming a zone",
-            )));
+            ))),
         }
-        Ok(problems)
     }
 
     fn temp_file(&self, domain: &str) -> PathBuf {

@@ -60,11 +60,12 @@ pub fn checkconf_argv(program: &Path, conf: &Path) -> Vec<OsString> {
 /// Splits `named-checkconf -z` output by zone: each zone named in `files`
 /// (zone → its file as written in the config) gets the lines that concern
 /// it. A zone passes only with exactly its `loaded serial` line, with the
-/// serial expected for it.
+/// serial expected for it. `None` when the tool failed without a line
+/// about any zone (it could not run the check at all).
 pub fn interpret_batch<S: std::hash::BuildHasher>(
     output: &ToolOutput,
     files: &HashMap<Name, (String, u32), S>,
-) -> HashMap<Name, Vec<String>> {
+) -> Option<HashMap<Name, Vec<String>>> {
     let by_file: HashMap<&str, &Name> = files.iter().map(|(z, (f, _))| (f.as_str(), z)).collect();
     let mut lines: HashMap<Name, Vec<String>> = HashMap::new();
     for line in output.stdout.lines().chain(output.stderr.lines()) {
@@ -86,6 +87,9 @@ pub fn interpret_batch<S: std::hash::BuildHasher>(
             lines.entry(z.clone()).or_default().push(line.to_owned());
         }
     }
+    if !output.success && lines.is_empty() {
+        return None;
+    }
     let mut problems = HashMap::new();
     for (zone, (_, serial)) in files {
         let expected = format!("zone {}/IN: loaded serial {serial}", zone.as_str());
@@ -102,7 +106,7 @@ pub fn interpret_batch<S: std::hash::BuildHasher>(
             problems.insert(zone.clone(), p);
         }
     }
-    problems
+    Some(problems)
 }
 
 /// The zone a line is about: `zone NAME/IN: …` or `_default/NAME/IN: …`.
@@ -180,10 +184,18 @@ mod tests {
             stdout: "zone a.test/IN: loaded serial 1\nb.zone:4: _bad.b.test: bad owner name (check-names)\nzone b.test/IN: loading from master file b.zone failed: bad owner name (check-names)\nzone b.test/IN: not loaded due to errors.\n".to_owned(),
             stderr: "_default/b.test/IN: bad owner name (check-names)\n".to_owned(),
         };
-        let problems = interpret_batch(&output, &files);
+        let problems = interpret_batch(&output, &files).unwrap();
         assert!(!problems.contains_key(&a));
         let pb = &problems[&b];
         assert!(pb.iter().any(|l| l.contains("b.zone:4")), "{pb:?}");
         assert_eq!(pb.len(), 4);
+        let nameless = ToolOutput {
+            argv: vec![],
+            success: false,
+            code: Some(1),
+            stdout: "named-checkconf: invalid argument\n".to_owned(),
+            stderr: String::new(),
+        };
+        assert_eq!(interpret_batch(&nameless, &files), None);
     }
 }
