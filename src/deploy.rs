@@ -780,7 +780,7 @@ pub fn confirm_serials(
     let Ok(socket) = UdpSocket::bind(bind_addr) else {
         return confirmed;
     };
-    let _ = socket.set_read_timeout(Some(Duration::from_millis(20)));
+    let mut round = Duration::from_millis(2);
     let names: Vec<Option<Name>> = zones
         .iter()
         .map(|(d, _)| crate::model::name::parse_domain(d).ok())
@@ -796,8 +796,13 @@ pub fn confirm_serials(
                 let _ = socket.send_to(&query::soa_query(id, name), server);
             }
         }
-        let round_end = Instant::now() + Duration::from_millis(50);
+        // Ask again soon at first (a small zone loads in milliseconds),
+        // then back off to 50 ms between rounds.
+        let round_end = Instant::now() + round;
+        round = (round * 2).min(Duration::from_millis(50));
         while Instant::now() < round_end {
+            let left = round_end.saturating_duration_since(Instant::now());
+            let _ = socket.set_read_timeout(Some(left.max(Duration::from_micros(100))));
             let Ok((n, _)) = socket.recv_from(&mut buf) else {
                 continue;
             };
