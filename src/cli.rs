@@ -143,15 +143,9 @@ fn init_logging(config: &Config, daemon: bool) {
 }
 
 fn submit_cmd(config: &Config, path: &Path) -> i32 {
-    let text = match read_input(path) {
+    let text = match read_or_report(path) {
         Ok(t) => t,
-        Err(e) => {
-            print_error(&ReadError {
-                path: path.to_owned(),
-                source: e,
-            });
-            return EXIT_FAILURE;
-        }
+        Err(code) => return code,
     };
     if let Err(e) = crate::model::event::decode_event(&text) {
         print_problems("error", &[e], false);
@@ -222,15 +216,9 @@ fn progress_bar() -> crate::deploy::ProgressFn {
 }
 
 fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
-    let text = match read_input(path) {
+    let text = match read_or_report(path) {
         Ok(t) => t,
-        Err(e) => {
-            print_error(&ReadError {
-                path: path.to_owned(),
-                source: e,
-            });
-            return EXIT_FAILURE;
-        }
+        Err(code) => return code,
     };
     let zones: Vec<Zone> = match zone::decode(&text) {
         Ok(z) => z,
@@ -452,6 +440,18 @@ pub fn read_input(path: &Path) -> std::io::Result<String> {
     }
 }
 
+/// Reads a path (or stdin for `-`); a failure is printed and becomes the
+/// exit code.
+fn read_or_report(path: &Path) -> Result<String, i32> {
+    read_input(path).map_err(|e| {
+        print_error(&ReadError {
+            path: path.to_owned(),
+            source: e,
+        });
+        EXIT_FAILURE
+    })
+}
+
 /// Prints problems on stderr, as text or as one JSON object per line.
 pub fn print_problems(kind: &str, problems: &[ApiError], json: bool) {
     let stderr = std::io::stderr();
@@ -466,15 +466,9 @@ pub fn print_problems(kind: &str, problems: &[ApiError], json: bool) {
 }
 
 fn render_cmd(config: &Config, serial: u32, json: bool, path: &Path) -> i32 {
-    let text = match read_input(path) {
+    let text = match read_or_report(path) {
         Ok(t) => t,
-        Err(e) => {
-            print_error(&ReadError {
-                path: path.to_owned(),
-                source: e,
-            });
-            return EXIT_FAILURE;
-        }
+        Err(code) => return code,
     };
     let zone = match zone::decode_zone(&text) {
         Ok(z) => z,

@@ -269,12 +269,7 @@ fn parse_rdata(
         RecordType::A => RData::A(parse_ipv4(value)?),
         RecordType::Aaaa => RData::Aaaa(parse_ipv6(value)?),
         RecordType::Cname => {
-            if value
-                .strip_suffix('.')
-                .unwrap_or(value)
-                .parse::<Ipv4Addr>()
-                .is_ok()
-            {
+            if looks_like_address(value) {
                 return Err(format!(
                     "`{value}` is an address; a CNAME points at a name (use an A record for addresses)"
                 ));
@@ -323,16 +318,21 @@ fn parse_rdata(
     Ok(Some(data))
 }
 
-/// A hostname target for NS, MX and SRV: BIND's check-names requires a
-/// hostname there (no `_`).
-fn host_target(value: &str, origin: &Name, allow_root: bool) -> Result<Name, String> {
-    let target = name::parse_target(value, origin, allow_root)?;
-    if value
+/// Whether a target is written as an IPv4 address (BIND refuses those as
+/// MX and NS targets: "MX is an address").
+fn looks_like_address(value: &str) -> bool {
+    value
         .strip_suffix('.')
         .unwrap_or(value)
         .parse::<Ipv4Addr>()
         .is_ok()
-    {
+}
+
+/// A hostname target for NS, MX and SRV: BIND's check-names requires a
+/// hostname there (no `_`).
+fn host_target(value: &str, origin: &Name, allow_root: bool) -> Result<Name, String> {
+    let target = name::parse_target(value, origin, allow_root)?;
+    if looks_like_address(value) {
         return Err(format!(
             "`{value}` is an address; the target must be a hostname that has the address"
         ));
