@@ -117,6 +117,8 @@ pub struct Deployer {
     /// Told of each step of a batch: (step, done, total). The CLI draws a
     /// progress bar with it on a terminal.
     pub on_progress: Option<ProgressFn>,
+    /// Domains whose installed file this process has read the serial of.
+    disk_read: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for Deployer {
@@ -176,6 +178,7 @@ impl Deployer {
             states,
             tombstones,
             on_progress: None,
+            disk_read: std::collections::HashSet::new(),
         })
     }
 
@@ -194,6 +197,7 @@ impl Deployer {
         now: Now,
     ) -> Result<Report, DeployError> {
         let mut report = Report::default();
+        let started = Instant::now();
         // Last word wins for each uuid within a batch.
         let mut last: BTreeMap<String, Change> = BTreeMap::new();
         for change in changes {
@@ -273,7 +277,13 @@ impl Deployer {
         let total = plan.write.len() as u64;
         let mut rendered: Vec<Rendered> = Vec::with_capacity(plan.write.len());
         for c in plan.write {
-            let floor = archived.get(c.domain()).copied();
+            let floor = [
+                archived.get(c.domain()).copied(),
+                self.disk_serial(c.domain()),
+            ]
+            .into_iter()
+            .flatten()
+            .reduce(serial::max);
             rendered.push(self.render_one(c, floor, now));
             self.progress(Step::Render, rendered.len() as u64, total);
         }
@@ -299,8 +309,10 @@ impl Deployer {
         }
 
         fsutil::ensure_dir(&zones_dir).map_err(io_err(&zones_dir))?;
+        let rendered_at = Instant::now();
         self.progress(Step::Check, 0, total);
         let (good, refused) = self.check(rendered)?;
+        let checked_at = Instant::now();
         self.progress(Step::Install, 0, good.len() as u64);
         report.rejected.extend(refused);
         self.install(&good)?;
@@ -404,9 +416,22 @@ impl Deployer {
         }
         self.store.sync()?;
         let include_changed = self.write_include()?;
+        let saved_at = Instant::now();
 
         let reconfig = include_changed || !fresh.is_empty();
         self.reload(reconfig, &reload_known, &mut report);
+        if !good.is_empty() || !plan.delete.is_empty() {
+            let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis();
+            tracing::info!(
+                zones = good.len(),
+                deleted = plan.delete.len(),
+                render_ms = ms(started, rendered_at),
+                check_ms = ms(rendered_at, checked_at),
+                install_and_save_ms = ms(checked_at, saved_at),
+                reload_and_confirm_ms = ms(saved_at, Instant::now()),
+                "deployed"
+            );
+        }
         Ok(report)
     }
 
@@ -437,7 +462,20 @@ impl Deployer {
         }
     }
 
-    fn render_one(&self, candidate: Candidate, archived: Option<u32>, now: Now) -> Rendered {
+    /// The serial in a domain's installed file, read once per process: after
+    /// that, this process is the file's only writer and the state knows.
+    fn disk_serial(&mut self, domain: &str) -> Option<u32> {
+        if !self.disk_read.insert(domain.to_owned()) {
+            return None;
+        }
+        fs::read_to_string(self.zone_file(domain))
+            .ok()
+            .and_then(|t| soa_serial(&t))
+    }
+
+    /// `floor`: the highest serial known besides the state's (the file on
+    /// disk, an archived file of the same domain).
+    fn render_one(&self, candidate: Candidate, floor: Option<u32>, now: Now) -> Rendered {
         crate::progress::beat();
         let domain = candidate.domain().to_owned();
         let previous = self
@@ -448,9 +486,7 @@ impl Deployer {
             .filter(|d| d.domain != domain)
             .map(|d| d.domain.clone());
         let state_serial = previous.filter(|d| d.domain == domain).map(|d| d.serial);
-        let path = self.zone_file(&domain);
-        let disk_serial = fs::read_to_string(&path).ok().and_then(|t| soa_serial(&t));
-        let deployed = [state_serial, disk_serial, archived]
+        let deployed = [state_serial, floor]
             .into_iter()
             .flatten()
             .reduce(serial::max);
@@ -585,17 +621,26 @@ impl Deployer {
 
     /// Renames checked files into place, newest mtime, one directory sync.
     fn install(&self, good: &[Rendered]) -> Result<(), DeployError> {
-        let now = SystemTime::now();
+        use nix::sys::stat::{UtimensatFlags, utimensat};
+        use nix::sys::time::TimeSpec;
+        let dir =
+            fs::File::open(&self.config.paths.zones).map_err(io_err(&self.config.paths.zones))?;
         for r in good {
             crate::progress::beat();
+            let name = format!("{}.zone", r.candidate.domain());
             let tmp = self.temp_file(r.candidate.domain());
             let path = self.zone_file(r.candidate.domain());
             fs::rename(&tmp, &path).map_err(io_err(&path))?;
-            let f = fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(io_err(&path))?;
-            f.set_modified(now).map_err(io_err(&path))?;
+            // One syscall, relative to the directory: the mtime must be
+            // "now", after named's last load, or named skips the reload.
+            utimensat(
+                &dir,
+                name.as_str(),
+                &TimeSpec::UTIME_NOW,
+                &TimeSpec::UTIME_NOW,
+                UtimensatFlags::NoFollowSymlink,
+            )
+            .map_err(|e| io_err(&path)(e.into()))?;
         }
         if !good.is_empty() {
             fsutil::sync_dir(&self.config.paths.zones).map_err(io_err(&self.config.paths.zones))?;
