@@ -9,13 +9,8 @@ use crate::deploy::{Change, DeployError, Deployer, Options, Report};
 use crate::error::ApiError;
 use crate::model::event::{self, Body, Event};
 use crate::serial::Now;
-use crate::spool::{Entry, Spool};
+use crate::spool::{Entry, GROUP_SUFFIX, Spool};
 use crate::state::{self, Fate, Memory};
-
-/// Most events taken in one pass: a backlog is worked off in bounded
-/// passes, so the loop stays responsive (signals, watchdog) and memory
-/// stays bounded.
-pub const MAX_PASS_EVENTS: usize = 5000;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -41,20 +36,39 @@ pub enum DispatchError {
 }
 
 struct Item {
+    /// The spool file the event came from.
     name: String,
+    /// For a group file: the line number and the line's bytes.
+    line: Option<(usize, Vec<u8>)>,
     event: Event,
     fate: Option<Fate>,
 }
 
-/// Processes everything waiting in the spool.
+/// Most events taken in one pass: a backlog is worked off in bounded
+/// passes, so the loop stays responsive and memory stays bounded.
+pub const MAX_PASS_EVENTS: usize = 20_000;
+/// Most spool files read in one pass.
+const MAX_PASS_FILES: usize = 5000;
+
+fn decode(bytes: &[u8]) -> Result<Event, ApiError> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| ApiError::new("parse_error", None, format!("not valid UTF-8: {e}")))
+        .and_then(event::decode_event)
+}
+
+/// Processes what waits in the spool (at most [`MAX_PASS_EVENTS`]).
 pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stats, DispatchError> {
     let mut stats = Stats::default();
-    let entries = spool.scan(MAX_PASS_EVENTS).map_err(DispatchError::Spool)?;
-    stats.events = entries.len();
+    let names = spool.names(MAX_PASS_FILES).map_err(DispatchError::Spool)?;
     let mut items = Vec::new();
-    for entry in entries {
-        match entry {
+    let mut groups = Vec::new();
+    for name in names {
+        if stats.events >= MAX_PASS_EVENTS {
+            break;
+        }
+        match spool.read_entry(name) {
             Entry::Refused { name, reason } => {
+                stats.events += 1;
                 tracing::warn!(file = %name, %reason, "refused spool entry");
                 let e = ApiError::new("refused", None, format!("spool entry {reason}"));
                 spool
@@ -62,15 +76,35 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
                     .map_err(DispatchError::Spool)?;
                 stats.failed += 1;
             }
+            Entry::Ready { name, bytes } if name.ends_with(GROUP_SUFFIX) => {
+                for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    stats.events += 1;
+                    match decode(line) {
+                        Ok(event) => items.push(Item {
+                            name: name.clone(),
+                            line: Some((i, line.to_vec())),
+                            event,
+                            fate: None,
+                        }),
+                        Err(e) => {
+                            spool
+                                .fail_line(&name, i, line, None, &[e])
+                                .map_err(DispatchError::Spool)?;
+                            stats.failed += 1;
+                        }
+                    }
+                }
+                groups.push(name);
+            }
             Entry::Ready { name, bytes } => {
-                let decoded = std::str::from_utf8(&bytes)
-                    .map_err(|e| {
-                        ApiError::new("parse_error", None, format!("not valid UTF-8: {e}"))
-                    })
-                    .and_then(event::decode_event);
-                match decoded {
+                stats.events += 1;
+                match decode(&bytes) {
                     Ok(event) => items.push(Item {
                         name,
+                        line: None,
                         event,
                         fate: None,
                     }),
@@ -107,9 +141,13 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
         match &item.fate {
             Some(Fate::Failed(errors)) => {
                 tracing::warn!(r#type = item.event.type_name(), errors = %crate::error::ApiErrors(errors.clone()), "event failed");
-                spool
-                    .fail(&item.name, Some(&item.event.id), errors)
-                    .map_err(DispatchError::Spool)?;
+                match &item.line {
+                    Some((i, bytes)) => {
+                        spool.fail_line(&item.name, *i, bytes, Some(&item.event.id), errors)
+                    }
+                    None => spool.fail(&item.name, Some(&item.event.id), errors),
+                }
+                .map_err(DispatchError::Spool)?;
                 stats.failed += 1;
             }
             Some(Fate::Replay) => {
@@ -129,6 +167,9 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
             }
         }
     }
+    // A group file leaves the spool once every line of it is done.
+    done.retain(|n| !n.ends_with(GROUP_SUFFIX));
+    done.extend(groups);
     spool.remove(&done).map_err(DispatchError::Spool)?;
     stats.pending = deployer.pending().len();
     Ok(stats)

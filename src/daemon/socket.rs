@@ -4,8 +4,10 @@
 //! A line is answered `{"ok":true,"id":…}` only once the event is durable in
 //! the spool, or at once with the error shape when it does not decode.
 //! Lines from all connections go to one committer thread that writes every
-//! line waiting at that moment with a single flush (group commit), so a
-//! client streaming thousands of events is not held to one fsync each.
+//! line waiting at that moment into one group file in the spool with a
+//! single flush (group commit, [`Spool::submit_group`]), so a client
+//! streaming thousands of events is not held to one fsync, or even one
+//! file, each.
 //! Peers are checked by `SO_PEERCRED` against the configured uids and gids.
 
 use super::Wake;
@@ -192,9 +194,9 @@ fn committer(spool: &Spool, rx: &Receiver<Line>, wake: &Sender<Wake>) {
             .map(|(l, _)| l.bytes.as_slice())
             .collect();
         let committed = if good.is_empty() {
-            Ok(Vec::new())
+            Ok(String::new())
         } else {
-            spool.submit_batch(&good)
+            spool.submit_group(&good)
         };
         if let Err(e) = &committed {
             tracing::error!(error = %e, "failed to write events into the spool");
