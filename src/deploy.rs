@@ -23,7 +23,7 @@ use crate::render;
 use crate::serial::{self, Now};
 use crate::store::{Deployed, FORMAT_VERSION, Store, StoreError, Tombstone, ZoneState};
 use crate::validate;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::net::UdpSocket;
@@ -118,7 +118,13 @@ pub struct Deployer {
     /// progress bar with it on a terminal.
     pub on_progress: Option<ProgressFn>,
     /// Domains whose installed file this process has read the serial of.
-    disk_read: std::collections::HashSet<String>,
+    disk_read: HashSet<String>,
+    /// Domains whose install was interrupted by a crash: written again
+    /// whatever their hash says.
+    dirty: HashSet<String>,
+    /// Whether the include file was compared with the state since open
+    /// (or since the config changed).
+    include_checked: bool,
 }
 
 impl std::fmt::Debug for Deployer {
@@ -172,14 +178,58 @@ impl Deployer {
         let store = Store::open(&config.paths.state)?;
         let states = store.load_all()?;
         let tombstones = store.load_tombstones()?;
+        let dirty: HashSet<String> = store.load_installing()?.into_iter().collect();
+        if !dirty.is_empty() {
+            tracing::warn!(
+                zones = dirty.len(),
+                "an install was interrupted; those zones are written again"
+            );
+        }
+        clean_leftovers(&config.paths.zones);
         Ok(Deployer {
             config,
             store,
             states,
             tombstones,
             on_progress: None,
-            disk_read: std::collections::HashSet::new(),
+            disk_read: HashSet::new(),
+            include_checked: false,
+            dirty,
         })
+    }
+
+    /// Writes again the zones of an interrupted install (see
+    /// [`Store::mark_installing`]); a no-op when there are none.
+    pub fn recover(&mut self, now: Now) -> Result<Report, DeployError> {
+        if self.dirty.is_empty() {
+            return Ok(Report::default());
+        }
+        let changes = self
+            .states
+            .values()
+            .filter(|s| {
+                s.deployed
+                    .as_ref()
+                    .is_some_and(|d| self.dirty.contains(&d.domain))
+            })
+            .map(|s| Change::Put {
+                zone: s.zone.clone(),
+                seq: s.last_seq,
+                recent_ids: None,
+            })
+            .collect();
+        let report = self.apply(changes, Options::default(), now)?;
+        // Dirty domains no zone has any more (deleted meanwhile) are done.
+        self.dirty.clear();
+        self.store.clear_installing()?;
+        Ok(report)
+    }
+
+    /// Replaces the configuration (SIGHUP); the include file is compared
+    /// again at the next batch, since per-zone options may have changed.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+        self.include_checked = false;
     }
 
     /// Path of a domain's zone file.
@@ -247,7 +297,9 @@ impl Deployer {
             candidates,
             &deletes,
             options.force,
-            &|domain| zones_dir.join(format!("{domain}.zone")).is_file(),
+            &|domain| {
+                !self.dirty.contains(domain) && zones_dir.join(format!("{domain}.zone")).is_file()
+            },
         );
         for (uuid, errors) in plan.rejected {
             let domain = self
@@ -315,6 +367,19 @@ impl Deployer {
         let checked_at = Instant::now();
         self.progress(Step::Install, 0, good.len() as u64);
         report.rejected.extend(refused);
+        // From here until the state is saved, a crash leaves files and
+        // state out of step: say so durably first.
+        let touched: Vec<&str> = good
+            .iter()
+            .map(|r| r.candidate.domain())
+            .chain(good.iter().filter_map(|r| r.old_domain.as_deref()))
+            .chain(plan.delete.iter().filter_map(|(_, d)| d.as_deref()))
+            .chain(self.dirty.iter().map(String::as_str))
+            .collect();
+        let marked = !touched.is_empty();
+        if marked {
+            self.store.mark_installing(&touched)?;
+        }
         self.install(&good)?;
 
         // State files to write, all with one flush.
@@ -415,11 +480,32 @@ impl Deployer {
             }
         }
         self.store.sync()?;
-        let include_changed = self.write_include()?;
+        if marked {
+            for r in &good {
+                self.dirty.remove(r.candidate.domain());
+            }
+            if self.dirty.is_empty() {
+                self.store.clear_installing()?;
+            } else {
+                let rest: Vec<&str> = self.dirty.iter().map(String::as_str).collect();
+                self.store.mark_installing(&rest)?;
+            }
+        }
+        // The include only changes with the set of zones (or at the first
+        // batch, which makes sure it matches the state).
+        let set_changed = !fresh.is_empty()
+            || !plan.delete.is_empty()
+            || good.iter().any(|r| r.old_domain.is_some());
+        let include_changed = if set_changed || !self.include_checked {
+            self.include_checked = true;
+            self.write_include()?
+        } else {
+            false
+        };
         let saved_at = Instant::now();
 
         let reconfig = include_changed || !fresh.is_empty();
-        self.reload(reconfig, &reload_known, &mut report);
+        self.reload(reconfig, &reload_known, &fresh, &mut report);
         if !good.is_empty() || !plan.delete.is_empty() {
             let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis();
             tracing::info!(
@@ -695,16 +781,20 @@ impl Deployer {
 
     /// Tells `named`, then confirms the served serials of every zone that
     /// waits for it (this batch's and any left pending before).
-    fn reload(&mut self, reconfig: bool, known: &[Name], report: &mut Report) {
-        let mut known: Vec<Name> = known.to_vec();
+    ///
+    /// `changed`: zones of this batch `named` already has (reloaded);
+    /// `fresh`: zones of this batch it does not have yet (the reconfig
+    /// loads them). Zones left pending by an earlier batch get both, since
+    /// it is not known which of the two they missed.
+    fn reload(&mut self, reconfig: bool, changed: &[Name], fresh: &[Name], report: &mut Report) {
+        let mut known: Vec<Name> = changed.to_vec();
         let mut reconfig = reconfig;
+        let this_batch: HashSet<&str> = changed.iter().chain(fresh).map(Name::as_str).collect();
         for s in self.states.values() {
             if let Some(d) = s.deployed.as_ref().filter(|d| d.pending_reload)
+                && !this_batch.contains(d.domain.as_str())
                 && let Ok(n) = crate::model::name::parse_domain(&d.domain)
-                && !known.contains(&n)
             {
-                // Earlier pending zones: a reconfig covers new ones, a
-                // reload changed ones.
                 reconfig = true;
                 known.push(n);
             }
@@ -778,7 +868,7 @@ impl Deployer {
     /// Retries `rndc` for zones installed but not confirmed served.
     pub fn retry_pending(&mut self) -> Report {
         let mut report = Report::default();
-        self.reload(false, &[], &mut report);
+        self.reload(false, &[], &[], &mut report);
         report
     }
 
@@ -790,6 +880,25 @@ impl Deployer {
             .filter(|d| d.pending_reload)
             .map(|d| d.domain.clone())
             .collect()
+    }
+}
+
+/// Removes what a killed run can leave in the zones directory: temporary
+/// zone files and batch check configurations. Only called with the state
+/// lock held, so no other agent is writing them.
+fn clean_leftovers(zones: &Path) {
+    let Ok(entries) = fs::read_dir(zones) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let temporary = name.starts_with('.')
+            && (name.ends_with(".zone.new")
+                || (name.starts_with(".check.") && name.ends_with(".conf")));
+        if temporary {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -816,6 +925,9 @@ pub fn confirm_serials(
     zones: &[(String, u32)],
     timeout: Duration,
 ) -> BTreeSet<String> {
+    /// Queries in flight at once: more would overflow the socket's receive
+    /// buffer and be dropped.
+    const WINDOW: usize = 512;
     let mut confirmed = BTreeSet::new();
     let bind_addr: std::net::SocketAddr = if server.is_ipv4() {
         ([127, 0, 0, 1], 0).into()
@@ -825,46 +937,69 @@ pub fn confirm_serials(
     let Ok(socket) = UdpSocket::bind(bind_addr) else {
         return confirmed;
     };
-    let mut round = Duration::from_millis(2);
     let names: Vec<Option<Name>> = zones
         .iter()
         .map(|(d, _)| crate::model::name::parse_domain(d).ok())
         .collect();
+    let id_of = |i: usize| u16::try_from(i % 65_536).unwrap_or(0);
+    let mut open: BTreeSet<usize> = (0..zones.len()).filter(|i| names[*i].is_some()).collect();
+    let mut by_id: HashMap<u16, Vec<usize>> = HashMap::new();
+    for &i in &open {
+        by_id.entry(id_of(i)).or_default().push(i);
+    }
     let deadline = Instant::now() + timeout;
     let mut buf = [0u8; 4096];
-    let mut open: BTreeSet<usize> = (0..zones.len()).filter(|i| names[*i].is_some()).collect();
+    let mut round = Duration::from_millis(2);
+    let mut cursor = 0usize;
     while !open.is_empty() && Instant::now() < deadline {
         crate::progress::beat();
-        for &i in &open {
+        // The next window of open zones, round-robin, so zones still
+        // loading do not keep the others from being asked.
+        let mut window: Vec<usize> = open.range(cursor..).copied().take(WINDOW).collect();
+        if window.len() < WINDOW {
+            window.extend(open.range(..cursor).copied().take(WINDOW - window.len()));
+        }
+        cursor = window.last().map_or(0, |l| l + 1);
+        for &i in &window {
             if let Some(name) = &names[i] {
-                let id = u16::try_from(i % 65_536).unwrap_or(0);
-                let _ = socket.send_to(&query::soa_query(id, name), server);
+                let _ = socket.send_to(&query::soa_query(id_of(i), name), server);
             }
         }
+        let mut waiting: HashSet<usize> = window.into_iter().collect();
+        let before = open.len();
         // Ask again soon at first (a small zone loads in milliseconds),
         // then back off to 50 ms between rounds.
         let round_end = Instant::now() + round;
         round = (round * 2).min(Duration::from_millis(50));
-        while Instant::now() < round_end {
+        while !waiting.is_empty() && Instant::now() < round_end {
             let left = round_end.saturating_duration_since(Instant::now());
             let _ = socket.set_read_timeout(Some(left.max(Duration::from_micros(100))));
             let Ok((n, _)) = socket.recv_from(&mut buf) else {
                 continue;
             };
-            if let Some((id, query::Answer::Serial(s))) = query::parse_answer(&buf[..n]) {
-                let candidates: Vec<usize> = open
-                    .iter()
-                    .copied()
-                    .filter(|i| i % 65_536 == usize::from(id))
-                    .collect();
-                for i in candidates {
-                    let (domain, want) = &zones[i];
-                    if s == *want || serial::Serial(s) > serial::Serial(*want) {
-                        confirmed.insert(domain.clone());
-                        open.remove(&i);
-                    }
+            let Some((id, answer)) = query::parse_answer(&buf[..n]) else {
+                continue;
+            };
+            for &i in by_id.get(&id).map_or(&[][..], Vec::as_slice) {
+                if !waiting.remove(&i) {
+                    continue;
+                }
+                let (domain, want) = &zones[i];
+                if let query::Answer::Serial(s) = answer
+                    && (s == *want || serial::Serial(s) > serial::Serial(*want))
+                {
+                    confirmed.insert(domain.clone());
+                    open.remove(&i);
                 }
             }
+        }
+        let progressed = open.len() < before;
+        if progressed {
+            // Zones are coming in: ask the next window at once.
+            round = Duration::from_millis(2);
+        } else {
+            // Answers came but with old serials: named is still loading.
+            std::thread::sleep(round_end.saturating_duration_since(Instant::now()));
         }
     }
     confirmed

@@ -67,17 +67,20 @@ pub fn plan(
     // Who has which domain once this batch is applied: zones that stay as
     // they are keep theirs; candidates claim theirs in order.
     let changing: BTreeSet<&str> = candidates.iter().map(Candidate::uuid).collect();
-    let mut owner: HashMap<String, String> = states
+    // Borrowed, not cloned: this runs for every batch, over every zone.
+    let owner: HashMap<&str, &str> = states
         .iter()
         .filter(|(uuid, _)| !deletes.contains(*uuid) && !changing.contains(uuid.as_str()))
-        .filter_map(|(uuid, s)| {
-            let domain = s.deployed.as_ref().map(|d| d.domain.clone())?;
-            Some((domain, uuid.clone()))
-        })
+        .filter_map(|(uuid, s)| Some((s.deployed.as_ref()?.domain.as_str(), uuid.as_str())))
         .collect();
+    let mut claimed: HashMap<String, String> = HashMap::new();
     for c in candidates {
         let domain = c.domain().to_owned();
-        if let Some(other) = owner.get(&domain).filter(|o| *o != c.uuid()) {
+        let other = claimed
+            .get(&domain)
+            .map(String::as_str)
+            .or_else(|| owner.get(domain.as_str()).copied());
+        if let Some(other) = other.filter(|o| *o != c.uuid()) {
             out.rejected.push((
                 c.uuid().to_owned(),
                 vec![ApiError::new(
@@ -88,7 +91,7 @@ pub fn plan(
             ));
             continue;
         }
-        owner.insert(domain.clone(), c.uuid().to_owned());
+        claimed.insert(domain.clone(), c.uuid().to_owned());
         let same = states
             .get(c.uuid())
             .and_then(|s| s.deployed.as_ref())

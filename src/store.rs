@@ -233,6 +233,43 @@ impl Store {
         Ok(out)
     }
 
+    /// Records, durably, the domains whose files are about to be replaced or
+    /// archived. Until [`Store::clear_installing`], a crash leaves the
+    /// state and those files possibly out of step, and they are written
+    /// again at the next start whatever their content hash says.
+    pub fn mark_installing(&self, domains: &[&str]) -> Result<(), StoreError> {
+        let path = self.dir.join("installing.json");
+        let bytes = serde_json::to_vec(domains).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        fsutil::write_atomic(&path, &bytes).map_err(io_err(&path))
+    }
+
+    /// The domains of an install that did not finish (see
+    /// [`Store::mark_installing`]).
+    pub fn load_installing(&self) -> Result<Vec<String>, StoreError> {
+        let path = self.dir.join("installing.json");
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Records that an install finished: state and files agree.
+    pub fn clear_installing(&self) -> Result<(), StoreError> {
+        let path = self.dir.join("installing.json");
+        match fs::remove_file(&path) {
+            Ok(()) => fsutil::sync_dir(&self.dir).map_err(io_err(&self.dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
     /// Makes removals in the state directory durable.
     pub fn sync(&self) -> Result<(), StoreError> {
         let dir = self.dir.join("zones");

@@ -108,10 +108,21 @@ fn serves_events_from_the_spool_and_the_socket() {
     // STATUS= follows every pass; the latest one counts the zone.
     while !daemon.wait_for("STATUS=").contains("zones=1") {}
 
-    // SIGHUP re-reads the config; SIGTERM stops cleanly.
+    // SIGHUP re-reads the config and re-renders what it changes; SIGTERM
+    // stops cleanly.
+    let mut text = fs::read_to_string(&env.config).unwrap();
+    text.push_str("[zone]\ndefault_ttl = 900\n");
+    fs::write(&env.config, text).unwrap();
     daemon.signal(nix::sys::signal::Signal::SIGHUP);
     assert!(
         eventually(10, || daemon.log_text().contains("configuration reloaded")),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(
+        eventually(10, || fs::read_to_string(env.zone_file("live.test"))
+            .unwrap()
+            .contains("$TTL 900\n")),
         "{}",
         daemon.log_text()
     );

@@ -67,6 +67,7 @@ pub fn interpret_batch<S: std::hash::BuildHasher>(
     files: &HashMap<Name, (String, u32), S>,
 ) -> Option<HashMap<Name, Vec<String>>> {
     let by_file: HashMap<&str, &Name> = files.iter().map(|(z, (f, _))| (f.as_str(), z)).collect();
+    let by_zone: HashMap<&str, &Name> = files.keys().map(|z| (z.as_str(), z)).collect();
     let mut lines: HashMap<Name, Vec<String>> = HashMap::new();
     for line in output.stdout.lines().chain(output.stderr.lines()) {
         let line = line.trim_end();
@@ -74,15 +75,8 @@ pub fn interpret_batch<S: std::hash::BuildHasher>(
             continue;
         }
         let zone = zone_of_line(line)
-            .and_then(|z| files.keys().find(|k| k.as_str() == z))
-            .or_else(|| {
-                by_file
-                    .iter()
-                    .find(|(f, _)| {
-                        line.starts_with(&format!("{f}:")) || line.contains(&format!(": {f}:"))
-                    })
-                    .map(|(_, z)| *z)
-            });
+            .and_then(|z| by_zone.get(z).copied())
+            .or_else(|| file_of_line(line).and_then(|f| by_file.get(f).copied()));
         if let Some(z) = zone {
             lines.entry(z.clone()).or_default().push(line.to_owned());
         }
@@ -107,6 +101,26 @@ pub fn interpret_batch<S: std::hash::BuildHasher>(
         }
     }
     Some(problems)
+}
+
+/// The file a line is about: `FILE:LINE: …` (a parse error) or
+/// `… from master file FILE failed: …`.
+fn file_of_line(line: &str) -> Option<&str> {
+    if let Some(rest) = line.split_once("from master file ").map(|(_, r)| r) {
+        return rest.split_once(" failed").map(|(f, _)| f);
+    }
+    let at_start = |l: &'_ str| -> Option<usize> {
+        let (file, rest) = l.split_once(':')?;
+        rest.split_once(':')
+            .filter(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .map(|_| file.len())
+    };
+    if let Some(n) = at_start(line) {
+        return Some(&line[..n]);
+    }
+    // `dns_rdata_fromtext: FILE:LINE: …`
+    let (_, rest) = line.split_once(": ")?;
+    at_start(rest).map(|n| &rest[..n])
 }
 
 /// The zone a line is about: `zone NAME/IN: …` or `_default/NAME/IN: …`.
@@ -181,14 +195,14 @@ mod tests {
             argv: vec![],
             success: false,
             code: Some(1),
-            stdout: "zone a.test/IN: loaded serial 1\nb.zone:4: _bad.b.test: bad owner name (check-names)\nzone b.test/IN: loading from master file b.zone failed: bad owner name (check-names)\nzone b.test/IN: not loaded due to errors.\n".to_owned(),
+            stdout: "zone a.test/IN: loaded serial 1\nb.zone:4: _bad.b.test: bad owner name (check-names)\ndns_rdata_fromtext: b.zone:5: near 'x': bad name (check-names)\nzone b.test/IN: loading from master file b.zone failed: bad owner name (check-names)\nzone b.test/IN: not loaded due to errors.\n".to_owned(),
             stderr: "_default/b.test/IN: bad owner name (check-names)\n".to_owned(),
         };
         let problems = interpret_batch(&output, &files).unwrap();
         assert!(!problems.contains_key(&a));
         let pb = &problems[&b];
         assert!(pb.iter().any(|l| l.contains("b.zone:4")), "{pb:?}");
-        assert_eq!(pb.len(), 4);
+        assert_eq!(pb.len(), 5);
         let nameless = ToolOutput {
             argv: vec![],
             success: false,

@@ -24,6 +24,8 @@ pub struct Stats {
     pub zones_deleted: usize,
     /// Zones installed but not confirmed served.
     pub pending: usize,
+    /// The pass stopped at its limit: more events wait.
+    pub more: bool,
 }
 
 /// Why a pass stopped: nothing was lost, the events stay in `new/`.
@@ -59,11 +61,15 @@ fn decode(bytes: &[u8]) -> Result<Event, ApiError> {
 /// Processes what waits in the spool (at most [`MAX_PASS_EVENTS`]).
 pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stats, DispatchError> {
     let mut stats = Stats::default();
-    let names = spool.names(MAX_PASS_FILES).map_err(DispatchError::Spool)?;
+    let names = spool
+        .names(MAX_PASS_FILES + 1)
+        .map_err(DispatchError::Spool)?;
+    stats.more = names.len() > MAX_PASS_FILES;
     let mut items = Vec::new();
     let mut groups = Vec::new();
-    for name in names {
+    for name in names.into_iter().take(MAX_PASS_FILES) {
         if stats.events >= MAX_PASS_EVENTS {
+            stats.more = true;
             break;
         }
         match spool.read_entry(name) {

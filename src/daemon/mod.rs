@@ -57,6 +57,18 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
             return EXIT_FAILURE;
         }
     };
+    match deployer.recover(now()) {
+        Ok(r) if !r.written.is_empty() => {
+            tracing::info!(
+                zones = r.written.len(),
+                "zones of an interrupted install written again"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "cannot finish an interrupted install yet")
+        }
+    }
     let notifier = std::sync::Arc::new(systemd::Notifier::from_env());
     let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if !once {
@@ -97,6 +109,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let mut backoff = Duration::ZERO;
     let mut retry_at: Option<Instant> = None;
     let mut any_failed = false;
+    let mut more = false;
     loop {
         crate::progress::beat();
         let due = retry_at.is_none_or(|t| Instant::now() >= t);
@@ -107,6 +120,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                         tracing::info!(?stats, "batch done");
                     }
                     any_failed |= stats.failed > 0;
+                    more = stats.more;
                     if stats.pending > 0 {
                         let r = deployer.retry_pending();
                         if r.pending.is_empty() {
@@ -142,7 +156,10 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                 }
             }
         }
-        if once {
+        if once || more {
+            // A pass stopped at its limit: go on at once, not at the next
+            // rescan.
+            more = false;
             continue;
         }
         let mut wait = Duration::from_secs_f64(deployer.config.rescan_seconds);
@@ -161,7 +178,11 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                     match w {
                         Wake::Spool => {}
                         Wake::Terminate => stop = true,
-                        Wake::Reload => reload_config(&mut deployer, config_path),
+                        Wake::Reload => {
+                            if reload_config(&mut deployer, config_path) {
+                                rebuild_all(&mut deployer);
+                            }
+                        }
                     }
                 }
             }
@@ -192,10 +213,36 @@ fn next_backoff(b: Duration) -> Duration {
     }
 }
 
-fn reload_config(deployer: &mut Deployer, path: Option<&Path>) {
+/// Re-renders every zone after a configuration change (nameservers, SOA,
+/// TTL): zones whose file comes out the same are left alone.
+fn rebuild_all(deployer: &mut Deployer) {
+    let changes: Vec<crate::deploy::Change> = deployer
+        .states
+        .values()
+        .map(|s| crate::deploy::Change::Put {
+            zone: s.zone.clone(),
+            seq: s.last_seq,
+            recent_ids: None,
+        })
+        .collect();
+    match deployer.apply(changes, crate::deploy::Options::default(), now()) {
+        Ok(r) => tracing::info!(
+            written = r.written.len(),
+            unchanged = r.unchanged,
+            rejected = r.rejected.len(),
+            "rebuilt after the configuration change"
+        ),
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "rebuild after the configuration change failed; the next change retries")
+        }
+    }
+}
+
+/// Re-reads the configuration; returns whether it was taken.
+fn reload_config(deployer: &mut Deployer, path: Option<&Path>) -> bool {
     let Some(path) = path else {
         tracing::info!("SIGHUP: no config file to re-read");
-        return;
+        return false;
     };
     match config::load(path) {
         Ok(new) => {
@@ -206,15 +253,17 @@ fn reload_config(deployer: &mut Deployer, path: Option<&Path>) {
             }
             let paths = deployer.config.paths.clone();
             let socket = deployer.config.socket.clone();
-            deployer.config = Config {
+            deployer.set_config(Config {
                 paths,
                 socket,
                 ..new
-            };
+            });
             tracing::info!(path = %path.display(), "configuration reloaded");
+            true
         }
         Err(e) => {
             tracing::error!(error = %error_chain(&e), "SIGHUP: configuration refused; keeping the old one");
+            false
         }
     }
 }
