@@ -66,7 +66,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         }
         Ok(_) => {}
         Err(e) => {
-            tracing::error!(error = %error_chain(&e), "cannot finish an interrupted install yet")
+            tracing::error!(error = %error_chain(&e), "cannot finish an interrupted install yet");
         }
     }
     let notifier = std::sync::Arc::new(systemd::Notifier::from_env());
@@ -233,7 +233,7 @@ fn rebuild_all(deployer: &mut Deployer) {
             "rebuilt after the configuration change"
         ),
         Err(e) => {
-            tracing::error!(error = %error_chain(&e), "rebuild after the configuration change failed; the next change retries")
+            tracing::error!(error = %error_chain(&e), "rebuild after the configuration change failed; the next change retries");
         }
     }
 }
