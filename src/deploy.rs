@@ -176,7 +176,11 @@ impl Deployer {
     /// state.
     pub fn open(config: Config) -> Result<Deployer, DeployError> {
         let store = Store::open(&config.paths.state)?;
-        let states = store.load_all()?;
+        let mut states = store.load_all()?;
+        let pending: HashSet<String> = store.load_pending()?.into_iter().collect();
+        for d in states.values_mut().filter_map(|s| s.deployed.as_mut()) {
+            d.pending_reload = pending.contains(&d.domain);
+        }
         let tombstones = store.load_tombstones()?;
         let dirty: HashSet<String> = store.load_installing()?.into_iter().collect();
         if !dirty.is_empty() {
@@ -445,6 +449,9 @@ impl Deployer {
             .filter_map(|u| self.states.get(u).map(|s| (u.as_str(), s)))
             .collect();
         self.store.save_batch(&batch)?;
+        if !good.is_empty() {
+            self.save_pending()?;
+        }
         for (uuid, domain) in &plan.delete {
             if let Some(domain) = domain {
                 let serial = self
@@ -836,24 +843,18 @@ impl Deployer {
         } else {
             BTreeSet::new()
         };
-        let mut saved = Vec::new();
-        for (uuid, state) in &mut self.states {
+        for state in self.states.values_mut() {
             let Some(d) = state.deployed.as_mut().filter(|d| d.pending_reload) else {
                 continue;
             };
             if confirmed.contains(&d.domain) {
                 d.pending_reload = false;
-                saved.push(uuid.clone());
             } else {
                 report.pending.push(d.domain.clone());
             }
         }
-        let batch: Vec<(&str, &ZoneState)> = saved
-            .iter()
-            .filter_map(|u| self.states.get(u).map(|s| (u.as_str(), s)))
-            .collect();
-        // A lost `pending_reload = false` only costs one more reload later.
-        if let Err(e) = self.store.save_batch(&batch) {
+        // A lost confirmation only costs one more reload later.
+        if let Err(e) = self.save_pending() {
             tracing::warn!(error = %e, "could not record confirmed reloads");
         }
         if report.reload_error.is_none() && !report.pending.is_empty() {
@@ -863,6 +864,18 @@ impl Deployer {
                 self.config.bind.confirm_timeout
             ));
         }
+    }
+
+    /// Writes the set of zones waiting for `named`.
+    fn save_pending(&self) -> Result<(), StoreError> {
+        let pending: Vec<&str> = self
+            .states
+            .values()
+            .filter_map(|s| s.deployed.as_ref())
+            .filter(|d| d.pending_reload)
+            .map(|d| d.domain.as_str())
+            .collect();
+        self.store.save_pending(&pending)
     }
 
     /// Retries `rndc` for zones installed but not confirmed served.

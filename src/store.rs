@@ -45,7 +45,10 @@ pub struct Deployed {
     /// SHA-256 of the rendered file with serial 0.
     pub content_hash: String,
     /// The file is installed but `named` has not confirmed loading it.
-    #[serde(default)]
+    /// Kept in `state/pending.json` (one small file for the whole set)
+    /// rather than in every zone's file, so confirming a batch of 10,000
+    /// zones writes one file, not 10,000.
+    #[serde(default, skip_serializing)]
     pub pending_reload: bool,
 }
 
@@ -233,6 +236,37 @@ impl Store {
         Ok(out)
     }
 
+    /// Records, durably, the domains `named` has not confirmed loading
+    /// (none: the file is removed).
+    pub fn save_pending(&self, domains: &[&str]) -> Result<(), StoreError> {
+        let path = self.dir.join("pending.json");
+        if domains.is_empty() {
+            return match fs::remove_file(&path) {
+                Ok(()) => fsutil::sync_dir(&self.dir).map_err(io_err(&self.dir)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_err(&path)(e)),
+            };
+        }
+        let bytes = serde_json::to_vec(domains).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        fsutil::write_atomic(&path, &bytes).map_err(io_err(&path))
+    }
+
+    /// The domains `named` has not confirmed loading.
+    pub fn load_pending(&self) -> Result<Vec<String>, StoreError> {
+        let path = self.dir.join("pending.json");
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
     /// Records, durably, the domains whose files are about to be replaced or
     /// archived. Until [`Store::clear_installing`], a crash leaves the
     /// state and those files possibly out of step, and they are written
@@ -314,7 +348,7 @@ mod tests {
                 domain: domain.into(),
                 serial: 2_026_112_600,
                 content_hash: "ab".into(),
-                pending_reload: true,
+                pending_reload: false,
             }),
         }
     }
