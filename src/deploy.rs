@@ -229,6 +229,22 @@ impl Deployer {
         Ok(report)
     }
 
+    /// Whether a wanted zone is exactly what is deployed, with the same
+    /// configuration, its file in place and no interrupted install: then
+    /// its file cannot change and it need not be validated or rendered.
+    fn settled(&self, zone: &Zone, config_hash: &str) -> bool {
+        let Some(state) = self.states.get(&zone.uuid) else {
+            return false;
+        };
+        let Some(d) = state.deployed.as_ref() else {
+            return false;
+        };
+        d.config_hash == config_hash
+            && state.zone == *zone
+            && !self.dirty.contains(&d.domain)
+            && self.zone_file(&d.domain).is_file()
+    }
+
     /// Replaces the configuration (SIGHUP); the include file is compared
     /// again at the next batch, since per-zone options may have changed.
     pub fn set_config(&mut self, config: Config) {
@@ -261,6 +277,8 @@ impl Deployer {
             };
             last.insert(uuid, change);
         }
+        let config_hash = render::config_hash(&self.config.render, &self.config.zone);
+        let mut settled = Vec::new();
         let mut candidates = Vec::new();
         let mut deletes = BTreeSet::new();
         let mut delete_memory: HashMap<String, (Option<u64>, Option<Vec<String>>)> = HashMap::new();
@@ -271,6 +289,13 @@ impl Deployer {
                 } => {
                     delete_memory.insert(uuid.clone(), (seq, recent_ids));
                     deletes.insert(uuid);
+                }
+                Change::Put {
+                    zone,
+                    seq,
+                    recent_ids,
+                } if !options.force && self.settled(&zone, &config_hash) => {
+                    settled.push((uuid, seq, recent_ids));
                 }
                 Change::Put {
                     zone,
@@ -317,7 +342,7 @@ impl Deployer {
                 errors,
             });
         }
-        report.unchanged = plan.unchanged.len();
+        report.unchanged = plan.unchanged.len() + settled.len();
 
         // A zone created again after a delete must not reuse the serials of
         // its earlier life: secondaries may still remember them.
@@ -388,6 +413,21 @@ impl Deployer {
 
         // State files to write, all with one flush.
         let mut writes: Vec<String> = Vec::new();
+        // Settled zones (same zone, same configuration) may carry a new seq
+        // or event ids.
+        for (uuid, seq, ids) in settled {
+            let Some(state) = self.states.get_mut(&uuid) else {
+                continue;
+            };
+            let ids_changed = ids.as_ref().is_some_and(|ids| *ids != state.recent_ids);
+            if (seq.is_some() && state.last_seq != seq) || ids_changed {
+                state.last_seq = seq.or(state.last_seq);
+                if let Some(ids) = ids {
+                    state.recent_ids = ids;
+                }
+                writes.push(uuid);
+            }
+        }
         // Unchanged zones may still carry a new body, seq or event ids.
         for c in &plan.unchanged {
             let Some(state) = self.states.get_mut(c.uuid()) else {
@@ -397,7 +437,18 @@ impl Deployer {
                 .recent_ids
                 .as_ref()
                 .is_some_and(|ids| *ids != state.recent_ids);
-            if state.zone != c.zone || (c.seq.is_some() && state.last_seq != c.seq) || ids_changed {
+            let stale_config = state
+                .deployed
+                .as_ref()
+                .is_some_and(|d| d.config_hash != config_hash);
+            if state.zone != c.zone
+                || (c.seq.is_some() && state.last_seq != c.seq)
+                || ids_changed
+                || stale_config
+            {
+                if let Some(d) = state.deployed.as_mut() {
+                    d.config_hash.clone_from(&config_hash);
+                }
                 state.zone = c.zone.clone();
                 state.last_seq = c.seq.or(state.last_seq);
                 if let Some(ids) = &c.recent_ids {
@@ -430,6 +481,7 @@ impl Deployer {
                     domain: r.candidate.domain().to_owned(),
                     serial: r.serial,
                     content_hash: r.candidate.hash.clone(),
+                    config_hash: config_hash.clone(),
                     pending_reload: true,
                 }),
             };

@@ -142,6 +142,7 @@ mod tests {
                 domain: c.domain().to_owned(),
                 serial: 1,
                 content_hash: c.hash.clone(),
+                config_hash: String::new(),
                 pending_reload: false,
             }),
         }

@@ -108,6 +108,14 @@ pub fn content_hash(zone: &ValidatedZone, options: &RenderOptions) -> String {
     hex(&Sha256::digest(render(zone, options, 0).as_bytes()))
 }
 
+/// A hash of everything besides the zone that goes into its file: the
+/// SOA fields, default TTL, nameservers, and this program's version (its
+/// templates and rules).
+pub fn config_hash(options: &RenderOptions, defaults: &crate::validate::ZoneDefaults) -> String {
+    let text = format!("{}|{options:?}|{defaults:?}", env!("CARGO_PKG_VERSION"));
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
 /// Lower-case hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;

@@ -44,6 +44,11 @@ pub struct Deployed {
     pub serial: u32,
     /// SHA-256 of the rendered file with serial 0.
     pub content_hash: String,
+    /// The rendering configuration the file was made with
+    /// ([`crate::render::config_hash`]): when it and the zone are
+    /// unchanged, the file is too, without validating or rendering again.
+    #[serde(default)]
+    pub config_hash: String,
     /// The file is installed but `named` has not confirmed loading it.
     /// Kept in `state/pending.json` (one small file for the whole set)
     /// rather than in every zone's file, so confirming a batch of 10,000
@@ -138,7 +143,7 @@ impl Store {
     /// Loads every zone's state, keyed by uuid.
     pub fn load_all(&self) -> Result<BTreeMap<String, ZoneState>, StoreError> {
         let dir = self.dir.join("zones");
-        let mut out = BTreeMap::new();
+        let mut files = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
             let path = entry.path();
@@ -151,11 +156,33 @@ impl Store {
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            let Some(uuid) = name.strip_suffix(".json") else {
-                continue;
-            };
-            let state = read_state(&path)?;
-            out.insert(uuid.to_owned(), state);
+            if let Some(uuid) = name.strip_suffix(".json") {
+                files.push((uuid.to_owned(), path.clone()));
+            }
+        }
+        // Reading and parsing 10,000 files is most of a no-op rebuild: use
+        // every core.
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let chunk = files.len().div_ceil(threads).max(1);
+        let parts: Vec<Result<Vec<(String, ZoneState)>, StoreError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|(uuid, path)| Ok((uuid.clone(), read_state(path)?)))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut out = BTreeMap::new();
+        for part in parts {
+            out.extend(part?);
         }
         Ok(out)
     }
@@ -348,6 +375,7 @@ mod tests {
                 domain: domain.into(),
                 serial: 2_026_112_600,
                 content_hash: "ab".into(),
+                config_hash: "cd".into(),
                 pending_reload: false,
             }),
         }

@@ -139,6 +139,7 @@ impl Context {
                         domain: valid.origin.as_str().to_owned(),
                         serial: 1,
                         content_hash: render::content_hash(&valid, &config.render),
+                        config_hash: String::new(),
                         pending_reload: false,
                     };
                     states.insert(
