@@ -726,38 +726,37 @@ impl Deployer {
         }
     }
 
+    /// `named-checkconf -z` over a batch; a large batch is split over the
+    /// machine's cores (the check is a full load by BIND, the costliest
+    /// step of a big import).
     fn check_batch(
         &self,
         rendered: &[Rendered],
         files: &[(PathBuf, &[u8])],
     ) -> Result<HashMap<Name, Vec<String>>, DeployError> {
-        let stanzas: Vec<conf::Stanza> = rendered
-            .iter()
-            .zip(files)
-            .map(|(r, (path, _))| conf::Stanza {
-                domain: r.candidate.domain().to_owned(),
-                file: path.to_string_lossy().into_owned(),
-            })
-            .collect();
-        let zones_dir = &self.config.paths.zones;
-        let conf_path = zones_dir.join(format!(".check.{}.conf", std::process::id()));
-        fs::write(&conf_path, conf::check_conf(zones_dir, &stanzas)).map_err(io_err(&conf_path))?;
-        let argv = checkzone::checkconf_argv(&self.config.bind.checkconf, &conf_path);
-        let output = exec::run(&argv);
-        let _ = fs::remove_file(&conf_path);
-        let output = output.map_err(DeployError::Check)?;
-        let expected: HashMap<Name, (String, u32)> = rendered
-            .iter()
-            .zip(&stanzas)
-            .map(|(r, s)| (r.candidate.valid.origin.clone(), (s.file.clone(), r.serial)))
-            .collect();
-        match checkzone::interpret_batch(&output, &expected) {
-            Some(problems) => Ok(problems),
-            None => Err(DeployError::Check(ToolError::failed(
-                output,
-                "failed without naming a zone",
-            ))),
+        const PER_PROCESS_MIN: usize = 500;
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let parts = (rendered.len() / PER_PROCESS_MIN).clamp(1, cores);
+        let chunk = rendered.len().div_ceil(parts);
+        let (checkconf, zones_dir) = (&self.config.bind.checkconf, &self.config.paths.zones);
+        let results: Vec<Result<HashMap<Name, Vec<String>>, DeployError>> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = rendered
+                    .chunks(chunk)
+                    .zip(files.chunks(chunk))
+                    .enumerate()
+                    .map(|(n, (r, f))| s.spawn(move || check_part(checkconf, zones_dir, n, r, f)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            });
+        let mut problems = HashMap::new();
+        for r in results {
+            problems.extend(r?);
         }
+        Ok(problems)
     }
 
     fn temp_file(&self, domain: &str) -> PathBuf {
@@ -945,6 +944,42 @@ impl Deployer {
             .filter(|d| d.pending_reload)
             .map(|d| d.domain.clone())
             .collect()
+    }
+}
+
+/// One `named-checkconf -z` over part of a batch.
+fn check_part(
+    checkconf: &Path,
+    zones_dir: &Path,
+    part: usize,
+    rendered: &[Rendered],
+    files: &[(PathBuf, &[u8])],
+) -> Result<HashMap<Name, Vec<String>>, DeployError> {
+    let stanzas: Vec<conf::Stanza> = rendered
+        .iter()
+        .zip(files)
+        .map(|(r, (path, _))| conf::Stanza {
+            domain: r.candidate.domain().to_owned(),
+            file: path.to_string_lossy().into_owned(),
+        })
+        .collect();
+    let conf_path = zones_dir.join(format!(".check.{}.{part}.conf", std::process::id()));
+    fs::write(&conf_path, conf::check_conf(zones_dir, &stanzas)).map_err(io_err(&conf_path))?;
+    let argv = checkzone::checkconf_argv(checkconf, &conf_path);
+    let output = exec::run(&argv);
+    let _ = fs::remove_file(&conf_path);
+    let output = output.map_err(DeployError::Check)?;
+    let expected: HashMap<Name, (String, u32)> = rendered
+        .iter()
+        .zip(&stanzas)
+        .map(|(r, s)| (r.candidate.valid.origin.clone(), (s.file.clone(), r.serial)))
+        .collect();
+    match checkzone::interpret_batch(&output, &expected) {
+        Some(problems) => Ok(problems),
+        None => Err(DeployError::Check(ToolError::failed(
+            output,
+            "failed without naming a zone",
+        ))),
     }
 }
 
