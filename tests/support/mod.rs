@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod crash;
 pub mod named;
