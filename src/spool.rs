@@ -134,18 +134,36 @@ impl Spool {
 
     /// The names in `new/`, oldest first, at most `limit`.
     pub fn names(&self, limit: usize) -> io::Result<Vec<String>> {
-        let dir = self.new_dir();
-        let mut names: Vec<String> = Vec::new();
-        for entry in fs::read_dir(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            names.push(name);
+        // readdir is no snapshot: an entry renamed in while the directory
+        // is listed may be missed while a later one is seen, and applying
+        // event k+1 before k would turn k into a "replay". A second listing
+        // sees every entry that existed when the first one ended, so the
+        // entries it adds below the first listing's last name are exactly
+        // what the first one skipped; those above it wait for the next
+        // pass.
+        let first = self.list()?;
+        let mut names = first.clone();
+        if let Some(last) = first.iter().max() {
+            let seen: std::collections::HashSet<&String> = first.iter().collect();
+            names.extend(
+                self.list()?
+                    .into_iter()
+                    .filter(|n| n < last && !seen.contains(n)),
+            );
         }
         names.sort_unstable();
         names.truncate(limit);
+        Ok(names)
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(self.new_dir())? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') {
+                names.push(name);
+            }
+        }
         Ok(names)
     }
 
@@ -377,5 +395,58 @@ mod tests {
         assert_eq!(spool.scan(usize::MAX).unwrap().len(), 5);
         assert_eq!(spool.scan(2).unwrap().len(), 2);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    /// readdir is no snapshot: a scan must never see an event without the
+    /// ones a sequential producer wrote before it (found by the crash test;
+    /// before the second listing, several scans a run had gaps).
+    #[test]
+    fn scan_never_skips_an_earlier_event() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let junk: Vec<Vec<u8>> = (0..1500)
+            .map(|i| format!("{{\"junk\":{i}}}").into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = junk.iter().map(Vec::as_slice).collect();
+        spool.submit_batch(&refs).unwrap();
+        let stop = AtomicBool::new(false);
+        let (scans, gaps) = std::thread::scope(|s| {
+            s.spawn(|| {
+                for seq in 0..1500u32 {
+                    spool
+                        .submit(format!("{{\"seq\":{seq}}}").as_bytes())
+                        .unwrap();
+                }
+                stop.store(true, Ordering::Relaxed);
+            });
+            let (mut scans, mut gaps) = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                let seen: std::collections::HashSet<u64> = spool
+                    .scan(usize::MAX)
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        Entry::Ready { bytes, .. } => {
+                            serde_json::from_slice::<serde_json::Value>(&bytes).ok()?["seq"]
+                                .as_u64()
+                        }
+                        Entry::Refused { .. } => None,
+                    })
+                    .collect();
+                scans += 1;
+                if let Some(max) = seen.iter().max()
+                    && (0..*max).any(|k| !seen.contains(&k))
+                {
+                    gaps += 1;
+                }
+            }
+            (scans, gaps)
+        });
+        assert!(scans > 0);
+        assert_eq!(
+            gaps, 0,
+            "{gaps} of {scans} scans saw an event without an earlier one"
+        );
     }
 }

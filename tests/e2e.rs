@@ -258,27 +258,19 @@ fn named_down_nothing_lost_and_caught_up() {
 #[test]
 fn second_instance_fails_fast() {
     let env = Env::new("");
-    let mut daemon = env
-        .command(&["run"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // The daemon takes the lock before it opens its sources; wait for it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let out = loop {
-        let out = env.run(&["status"]);
-        if !out.status.success() || std::time::Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    // READY=1 comes after the daemon took the state lock.
+    let _daemon = support::agent::Daemon::start(&env);
+    let started = std::time::Instant::now();
+    let out = env.run(&["status"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("another zoneagent"),
         "{}",
         show(&out)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "it must not wait for the lock"
     );
 }
 

@@ -742,7 +742,7 @@ pub struct Watched {
 }
 
 /// Counts a daemon log's WARN and ERROR lines and lists the distinct
-/// messages (fields after the message dropped), for the printed summary.
+/// messages (their `key=value` fields dropped), for the printed summary.
 pub fn log_summary(text: &str) -> String {
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for line in text.lines() {
@@ -750,16 +750,15 @@ pub fn log_summary(text: &str) -> String {
         let Some(level) = ["WARN", "ERROR"].into_iter().find(|l| line.starts_with(l)) else {
             continue;
         };
-        let message = line
+        let rest = line
             .split_once("}: ")
-            .map_or(&line[level.len()..], |(_, m)| m)
-            .split(" error=")
-            .next()
-            .unwrap_or_default()
-            .split(" pending=")
-            .next()
-            .unwrap_or_default()
-            .trim();
+            .map_or(&line[level.len()..], |(_, m)| m);
+        // The message ends where the first `key=value` field begins.
+        let message = rest
+            .split_whitespace()
+            .take_while(|w| !w.contains('='))
+            .collect::<Vec<_>>()
+            .join(" ");
         *kinds.entry(format!("{level} {message}")).or_default() += 1;
     }
     if kinds.is_empty() {
