@@ -26,4 +26,7 @@ cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo build --locked
 scripts/check-systemd.sh target/debug/zoneagent
-cargo test --locked
+cargo test --locked -- --skip sigkill_storm --skip named_outage --skip hostile_ --skip fuzz_corpora
+# The proof tests on their own, printing their figures (kills survived,
+# events checked, bad inputs tried, fuzz inputs replayed).
+cargo test --locked --test crash --test hostile_daemon --test hostile_corpus --test fuzz_regressions -- --nocapture
