@@ -122,7 +122,7 @@ pub fn run(cli: Cli) -> i32 {
             dry_run,
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
-        Command::Status { json } => status_cmd(config, json),
+        Command::Status { json } => status_cmd(&config, json),
     }
 }
 
@@ -357,13 +357,24 @@ struct StatusRow<'a> {
     pending_reload: bool,
 }
 
-fn status_cmd(config: Config, json: bool) -> i32 {
-    let deployer = match open_deployer(config) {
-        Ok(d) => d,
-        Err(code) => return code,
+fn status_cmd(config: &Config, json: bool) -> i32 {
+    // Read-only and lock-free: `status` works while the daemon runs.
+    let store = crate::store::Store::open_read_only(&config.paths.state);
+    let loaded = store.load_all().and_then(|mut states| {
+        let pending: BTreeSet<String> = store.load_pending()?.into_iter().collect();
+        for d in states.values_mut().filter_map(|s| s.deployed.as_mut()) {
+            d.pending_reload = pending.contains(&d.domain);
+        }
+        Ok(states)
+    });
+    let states = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FAILURE;
+        }
     };
-    let rows: Vec<StatusRow> = deployer
-        .states
+    let rows: Vec<StatusRow> = states
         .iter()
         .map(|(uuid, s)| StatusRow {
             uuid,

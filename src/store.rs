@@ -97,7 +97,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
-    _lock: Flock<File>,
+    /// `None` for a read-only view ([`Store::open_read_only`]).
+    lock: Option<Flock<File>>,
 }
 
 impl Store {
@@ -127,8 +128,18 @@ impl Store {
         })?;
         Ok(Store {
             dir: dir.to_owned(),
-            _lock: lock,
+            lock: Some(lock),
         })
+    }
+
+    /// A view for reading only (`status`), without the lock, so it works
+    /// while the daemon runs. Every file it reads is replaced atomically,
+    /// so each is whole, old or new.
+    pub fn open_read_only(dir: &Path) -> Store {
+        Store {
+            dir: dir.to_owned(),
+            lock: None,
+        }
     }
 
     /// The state directory.
@@ -144,7 +155,13 @@ impl Store {
     pub fn load_all(&self) -> Result<BTreeMap<String, ZoneState>, StoreError> {
         let dir = self.dir.join("zones");
         let mut files = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            // Nothing deployed yet (a read-only view does not create it).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        for entry in entries {
             let entry = entry.map_err(io_err(&dir))?;
             let path = entry.path();
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -153,7 +170,9 @@ impl Store {
             // Temporary files of an interrupted write are left over from a
             // crash: the rename never happened, so they are not state.
             if name.starts_with('.') {
-                let _ = fs::remove_file(&path);
+                if self.lock.is_some() {
+                    let _ = fs::remove_file(&path);
+                }
                 continue;
             }
             if let Some(uuid) = name.strip_suffix(".json") {
