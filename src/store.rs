@@ -285,32 +285,16 @@ impl Store {
     /// Records, durably, the domains `named` has not confirmed loading
     /// (none: the file is removed).
     pub fn save_pending(&self, domains: &[&str]) -> Result<(), StoreError> {
-        let path = self.dir.join("pending.json");
         if domains.is_empty() {
-            return match fs::remove_file(&path) {
-                Ok(()) => fsutil::sync_dir(&self.dir).map_err(io_err(&self.dir)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(io_err(&path)(e)),
-            };
+            self.remove_list("pending.json")
+        } else {
+            self.write_list("pending.json", domains)
         }
-        let bytes = serde_json::to_vec(domains).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
-        fsutil::write_atomic(&path, &bytes).map_err(io_err(&path))
     }
 
     /// The domains `named` has not confirmed loading.
     pub fn load_pending(&self) -> Result<Vec<String>, StoreError> {
-        let path = self.dir.join("pending.json");
-        match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                detail: e.to_string(),
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        self.read_list("pending.json")
     }
 
     /// Records, durably, the domains whose files are about to be replaced or
@@ -318,18 +302,33 @@ impl Store {
     /// state and those files possibly out of step, and they are written
     /// again at the next start whatever their content hash says.
     pub fn mark_installing(&self, domains: &[&str]) -> Result<(), StoreError> {
-        let path = self.dir.join("installing.json");
-        let bytes = serde_json::to_vec(domains).map_err(|e| StoreError::Corrupt {
+        self.write_list("installing.json", domains)
+    }
+
+    /// The domains of an install that did not finish (see
+    /// [`Store::mark_installing`]).
+    pub fn load_installing(&self) -> Result<Vec<String>, StoreError> {
+        self.read_list("installing.json")
+    }
+
+    /// Records that an install finished: state and files agree.
+    pub fn clear_installing(&self) -> Result<(), StoreError> {
+        self.remove_list("installing.json")
+    }
+
+    /// Writes a list of names as a JSON array, atomically and durably.
+    fn write_list(&self, file: &str, names: &[&str]) -> Result<(), StoreError> {
+        let path = self.dir.join(file);
+        let bytes = serde_json::to_vec(names).map_err(|e| StoreError::Corrupt {
             path: path.clone(),
             detail: e.to_string(),
         })?;
         fsutil::write_atomic(&path, &bytes).map_err(io_err(&path))
     }
 
-    /// The domains of an install that did not finish (see
-    /// [`Store::mark_installing`]).
-    pub fn load_installing(&self) -> Result<Vec<String>, StoreError> {
-        let path = self.dir.join("installing.json");
+    /// Reads a list written by [`Store::write_list`]; none: empty.
+    fn read_list(&self, file: &str) -> Result<Vec<String>, StoreError> {
+        let path = self.dir.join(file);
         match fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
                 path: path.clone(),
@@ -340,9 +339,9 @@ impl Store {
         }
     }
 
-    /// Records that an install finished: state and files agree.
-    pub fn clear_installing(&self) -> Result<(), StoreError> {
-        let path = self.dir.join("installing.json");
+    /// Removes a list durably (no file: nothing to do).
+    fn remove_list(&self, file: &str) -> Result<(), StoreError> {
+        let path = self.dir.join(file);
         match fs::remove_file(&path) {
             Ok(()) => fsutil::sync_dir(&self.dir).map_err(io_err(&self.dir)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
