@@ -276,19 +276,21 @@ impl Spool {
         let failed = self.failed_dir();
         let name = format!("{}.{line}.json", group.trim_end_matches(GROUP_SUFFIX));
         fsutil::write_atomic_with(&failed.join(&name), bytes, false)?;
+        self.write_report(&name, id, errors)?;
+        fsutil::sync_dir(&failed)
+    }
+
+    /// Writes `failed/<name>.error.json` (the caller syncs `failed/`).
+    fn write_report(&self, name: &str, id: Option<&str>, errors: &[ApiError]) -> io::Result<()> {
         let report = FailureReport {
-            file: &name,
+            file: name,
             id,
             errors,
         };
         let mut text = serde_json::to_string_pretty(&report).map_err(io::Error::other)?;
         text.push('\n');
-        fsutil::write_atomic_with(
-            &failed.join(format!("{name}.error.json")),
-            text.as_bytes(),
-            false,
-        )?;
-        fsutil::sync_dir(&failed)
+        let path = self.failed_dir().join(format!("{name}.error.json"));
+        fsutil::write_atomic_with(&path, text.as_bytes(), false)
     }
 
     /// Removes applied events, durably.
@@ -312,18 +314,7 @@ impl Spool {
     /// or in `failed/` with its report.
     pub fn fail(&self, name: &str, id: Option<&str>, errors: &[ApiError]) -> io::Result<()> {
         let failed = self.failed_dir();
-        let report = FailureReport {
-            file: name,
-            id,
-            errors,
-        };
-        let mut text = serde_json::to_string_pretty(&report).map_err(io::Error::other)?;
-        text.push('\n');
-        fsutil::write_atomic_with(
-            &failed.join(format!("{name}.error.json")),
-            text.as_bytes(),
-            false,
-        )?;
+        self.write_report(name, id, errors)?;
         fs::rename(self.new_dir().join(name), failed.join(name))?;
         fsutil::sync_dir(&failed)?;
         fsutil::sync_dir(&self.new_dir())
