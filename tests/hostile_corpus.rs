@@ -25,11 +25,14 @@
 //! rows into DIR as `<row>.<origin>.zone` (for a manual `named-checkzone`).
 //! Known failures are printed to stderr: see them with `-- --nocapture`.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use support::hostile::{corpus_dir, manifest, names_field};
 use zoneagent::config::Config;
 use zoneagent::error::ApiError;
 use zoneagent::model::event::{Body, Event, decode_event};
@@ -46,45 +49,6 @@ const SERIAL: u32 = 2_026_010_100;
 const MIN_EVENTS: usize = 120;
 const EXPECTATIONS: [&str; 4] = ["failed", "applied", "replay", "duplicate"];
 const RECORD_TYPES: [&str; 9] = ["SOA", "NS", "A", "AAAA", "CNAME", "MX", "SRV", "TXT", "CAA"];
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/events/hostile")
-}
-
-struct Row {
-    file: String,
-    expect: String,
-    field: String,
-    note: String,
-}
-
-impl Row {
-    fn known_bug(&self) -> bool {
-        self.note.starts_with("BUG:")
-    }
-}
-
-fn manifest() -> Vec<Row> {
-    let text = fs::read_to_string(corpus_dir().join("MANIFEST.tsv")).expect("read MANIFEST.tsv");
-    let mut lines = text.lines();
-    assert_eq!(
-        lines.next(),
-        Some("file\texpect\tfield\tnote"),
-        "MANIFEST.tsv header"
-    );
-    lines
-        .map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            assert_eq!(cols.len(), 4, "MANIFEST.tsv row needs 4 columns: {line:?}");
-            Row {
-                file: cols[0].to_owned(),
-                expect: cols[1].to_owned(),
-                field: cols[2].to_owned(),
-                note: cols[3].to_owned(),
-            }
-        })
-        .collect()
-}
 
 /// The state every event is judged against: what the deployer would hold
 /// after the context events.
@@ -362,24 +326,6 @@ fn judge_sync(ctx: &Context, event: &Event, zones: &[Zone]) -> Actual {
         );
         Actual::Failed(errors)
     }
-}
-
-/// Whether `errors` name `field` in the sense of the README.
-fn names_field(errors: &[ApiError], field: &str) -> bool {
-    if field == "-" {
-        return errors.iter().any(|e| e.field.is_none());
-    }
-    let (parent, leaf) = match field.rsplit_once('.') {
-        Some((p, l)) => (Some(p), l),
-        None => (None, field),
-    };
-    let missing = format!("missing field `{leaf}`");
-    let duplicate = format!("duplicate field `{leaf}`");
-    errors.iter().any(|e| {
-        e.field.as_deref() == Some(field)
-            || (e.field.as_deref() == parent
-                && (e.detail.contains(&missing) || e.detail.contains(&duplicate)))
-    })
 }
 
 /// Checks that the event did what it says to the zone it touched.

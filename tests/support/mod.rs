@@ -5,4 +5,5 @@
 
 pub mod agent;
 pub mod crash;
+pub mod hostile;
 pub mod named;
