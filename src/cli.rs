@@ -4,8 +4,9 @@
 //! with it. Errors are printed here, once, with their cause chain.
 
 use crate::config::{self, Config};
-use crate::deploy::{Change, Deployer, Options};
-use crate::error::{ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::decide::Wanted;
+use crate::deploy::{Deployer, Options};
+use crate::error::{ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_HELD, EXIT_INVALID_INPUT, EXIT_OK};
 use crate::model::name;
 use crate::model::zone::{self, Zone};
 use crate::render;
@@ -22,6 +23,8 @@ Exit codes:
   0   success
   1   failure at run time (a tool, the disk, a zone BIND refused)
   2   invalid input (zone, dump or event)
+  3   a zone is held: named would refuse it, its last good version stays
+      served and everything else was deployed
   78  invalid configuration";
 
 /// Compiles DNS-hosting API zones into BIND9 zone files and deploys them.
@@ -231,27 +234,37 @@ fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let wanted: BTreeSet<&str> = zones.iter().map(|z| z.uuid.as_str()).collect();
-    let mut changes: Vec<Change> = deployer
-        .states
-        .keys()
-        .filter(|uuid| !wanted.contains(uuid.as_str()))
-        .map(|uuid| Change::Delete {
-            uuid: uuid.clone(),
-            seq: None,
-            recent_ids: None,
-        })
-        .collect();
-    changes.extend(zones.into_iter().map(|zone| Change::Put {
-        zone,
-        seq: None,
-        recent_ids: None,
-    }));
+    // A zone the API itself would refuse is reported and keeps its state;
+    // every other zone is applied, servable or not.
+    let mut malformed = Vec::new();
+    let mut changes: Vec<Wanted> = Vec::new();
+    let wanted: BTreeSet<String> = zones.iter().map(|z| z.uuid.clone()).collect();
+    for zone in zones {
+        match validate::zone_well_formed(&zone) {
+            Ok(()) => changes.push(Wanted::put(zone)),
+            Err(errors) => malformed.push((zone.uuid, zone.domain, errors)),
+        }
+    }
+    changes.extend(
+        deployer
+            .records()
+            .iter()
+            .filter(|(uuid, r)| r.zone.is_some() && !wanted.contains(uuid.as_str()))
+            .map(|(uuid, _)| Wanted::delete(uuid)),
+    );
+    for (uuid, domain, errors) in &malformed {
+        print_zone_problems("error", uuid, domain, errors, json);
+    }
     let options = Options {
         force: false,
         dry_run,
     };
-    finish(&mut deployer, changes, options, json)
+    let code = finish(&mut deployer, changes, options, json);
+    if malformed.is_empty() {
+        code
+    } else {
+        EXIT_INVALID_INPUT
+    }
 }
 
 fn rebuild_cmd(config: Config, only: &[String], dry_run: bool, force: bool) -> i32 {
@@ -271,19 +284,7 @@ fn rebuild_cmd(config: Config, only: &[String], dry_run: bool, force: bool) -> i
         Ok(d) => d,
         Err(code) => return code,
     };
-    let changes: Vec<Change> = deployer
-        .states
-        .values()
-        .filter(|s| {
-            wanted.is_empty()
-                || name::parse_domain(&s.zone.domain).is_ok_and(|n| wanted.contains(n.as_str()))
-        })
-        .map(|s| Change::Put {
-            zone: s.zone.clone(),
-            seq: s.last_seq,
-            recent_ids: None,
-        })
-        .collect();
+    let changes = deployer.everything(&wanted);
     if !wanted.is_empty() && changes.len() < wanted.len() {
         eprintln!("error: some --zone domains are not known to this agent");
         return EXIT_INVALID_INPUT;
@@ -291,7 +292,7 @@ fn rebuild_cmd(config: Config, only: &[String], dry_run: bool, force: bool) -> i
     finish(&mut deployer, changes, Options { force, dry_run }, false)
 }
 
-fn finish(deployer: &mut Deployer, changes: Vec<Change>, options: Options, json: bool) -> i32 {
+fn finish(deployer: &mut Deployer, changes: Vec<Wanted>, options: Options, json: bool) -> i32 {
     let report = match deployer.apply(changes, options, now()) {
         Ok(r) => r,
         Err(e) => {
@@ -300,20 +301,14 @@ fn finish(deployer: &mut Deployer, changes: Vec<Change>, options: Options, json:
         }
     };
     let mut out = std::io::stdout().lock();
-    for (_, diff) in &report.diffs {
-        let _ = out.write_all(diff.as_bytes());
+    for d in &report.diffs {
+        let _ = out.write_all(d.diff.as_bytes());
     }
-    for r in &report.rejected {
-        let problems: Vec<ApiError> = r
-            .errors
-            .iter()
-            .map(|e| {
-                let mut e = e.clone();
-                e.detail = format!("zone {} ({}): {}", r.domain, r.uuid, e.detail);
-                e
-            })
-            .collect();
-        print_problems("error", &problems, json);
+    for w in &report.warned {
+        print_zone_problems("warning", &w.uuid, &w.domain, &w.warnings, json);
+    }
+    for h in &report.held {
+        print_zone_problems("held", &h.uuid, &h.domain, &h.errors, json);
     }
     let verb = if options.dry_run {
         "would write"
@@ -322,11 +317,11 @@ fn finish(deployer: &mut Deployer, changes: Vec<Change>, options: Options, json:
     };
     let _ = writeln!(
         std::io::stderr(),
-        "{verb} {} zone(s), {} unchanged, {} deleted, {} rejected{}",
+        "{verb} {} zone(s), {} unchanged, {} deleted, {} held{}",
         report.written.len(),
         report.unchanged,
         report.deleted.len(),
-        report.rejected.len(),
+        deployer.held_count().max(report.held.len()),
         if report.pending.is_empty() {
             String::new()
         } else {
@@ -338,68 +333,109 @@ fn finish(deployer: &mut Deployer, changes: Vec<Change>, options: Options, json:
             "warning: named was not told or did not confirm; the files are installed and the reload will be retried: {e}"
         );
     }
-    if !report.rejected.is_empty() {
-        EXIT_INVALID_INPUT
-    } else if report.reload_error.is_some() {
+    if report.reload_error.is_some() {
         EXIT_FAILURE
+    } else if !report.held.is_empty() || (!options.dry_run && deployer.held_count() > 0) {
+        EXIT_HELD
     } else {
         EXIT_OK
     }
 }
 
+/// Prints one zone's problems, each naming the zone.
+fn print_zone_problems(kind: &str, uuid: &str, domain: &str, errors: &[ApiError], json: bool) {
+    let problems: Vec<ApiError> = errors
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.detail = format!("zone {domain} ({uuid}): {}", e.detail);
+            e
+        })
+        .collect();
+    print_problems(kind, &problems, json);
+}
+
+/// One zone in `status`.
 #[derive(serde::Serialize)]
 struct StatusRow<'a> {
     uuid: &'a str,
     domain: &'a str,
+    /// `served`, `held` or `pending`.
+    state: &'static str,
     records: usize,
     last_seq: Option<u64>,
+    /// The serial `named` is given (a held zone's last good one).
     serial: Option<u32>,
     pending_reload: bool,
+    #[serde(skip_serializing_if = "<[ApiError]>::is_empty")]
+    errors: &'a [ApiError],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    held_by: &'a [String],
+    #[serde(skip_serializing_if = "<[ApiError]>::is_empty")]
+    warnings: &'a [ApiError],
 }
 
 fn status_cmd(config: &Config, json: bool) -> i32 {
     // Read-only and lock-free: `status` works while the daemon runs.
     let store = crate::store::Store::open_read_only(&config.paths.state);
-    let loaded = store.load_all().and_then(|mut states| {
+    let loaded = store.load_all().and_then(|records| {
         let pending: BTreeSet<String> = store.load_pending()?.into_iter().collect();
-        for d in states.values_mut().filter_map(|s| s.deployed.as_mut()) {
-            d.pending_reload = pending.contains(&d.domain);
-        }
-        Ok(states)
+        Ok((records, pending))
     });
-    let states = match loaded {
+    let (records, pending) = match loaded {
         Ok(s) => s,
         Err(e) => {
             print_error(&e);
             return EXIT_FAILURE;
         }
     };
-    let rows: Vec<StatusRow> = states
+    let rows: Vec<StatusRow> = records
         .iter()
-        .map(|(uuid, s)| StatusRow {
-            uuid,
-            domain: s
+        .filter_map(|(uuid, r)| {
+            let zone = r.zone.as_ref()?;
+            let waiting = r
                 .deployed
                 .as_ref()
-                .map_or(s.zone.domain.as_str(), |d| d.domain.as_str()),
-            records: s.zone.records.len(),
-            last_seq: s.last_seq,
-            serial: s.deployed.as_ref().map(|d| d.serial),
-            pending_reload: s.deployed.as_ref().is_some_and(|d| d.pending_reload),
+                .is_some_and(|d| pending.contains(&d.domain));
+            let state = if r.is_held() {
+                "held"
+            } else if waiting || r.deployed.is_none() {
+                "pending"
+            } else {
+                "served"
+            };
+            Some(StatusRow {
+                uuid,
+                domain: r
+                    .deployed
+                    .as_ref()
+                    .map_or(zone.domain.as_str(), |d| d.domain.as_str()),
+                state,
+                records: zone.records.len(),
+                last_seq: r.last_seq,
+                serial: r.deployed.as_ref().map(|d| d.serial),
+                pending_reload: waiting,
+                errors: &r.held,
+                held_by: &r.held_by,
+                warnings: &r.warnings,
+            })
         })
         .collect();
+    let held = rows.iter().filter(|r| r.state == "held").count();
+    let waiting = rows.iter().filter(|r| r.pending_reload).count();
     let mut out = std::io::stdout().lock();
     if json {
         let doc = serde_json::json!({
             "zones": rows,
-            "pending": rows.iter().filter(|r| r.pending_reload).count(),
+            "pending": waiting,
+            "held": held,
         });
         let _ = writeln!(out, "{doc}");
     } else {
         let _ = writeln!(
             out,
             "{:<40} {:>12} {:>8} {:>8}  UUID",
-            "DOMAIN", "SERIAL", "RECORDS", "PENDING"
+            "DOMAIN", "SERIAL", "RECORDS", "STATE"
         );
         for r in &rows {
             let _ = writeln!(
@@ -408,12 +444,18 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
                 r.domain,
                 r.serial.map_or_else(|| "-".to_owned(), |s| s.to_string()),
                 r.records,
-                if r.pending_reload { "reload" } else { "-" },
+                r.state,
                 r.uuid
             );
+            for e in r.errors {
+                let _ = writeln!(out, "    held: {e}");
+            }
         }
-        let pending = rows.iter().filter(|r| r.pending_reload).count();
-        let _ = writeln!(out, "{} zone(s), {pending} waiting for named", rows.len());
+        let _ = writeln!(
+            out,
+            "{} zone(s), {held} held, {waiting} waiting for named",
+            rows.len()
+        );
     }
     EXIT_OK
 }

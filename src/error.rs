@@ -14,6 +14,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 /// The input (a zone, a dump, an event) was invalid.
 pub const EXIT_INVALID_INPUT: i32 = 2;
+/// Some zone is held: its desired state is one `named` would refuse, so
+/// its last good version stays served (everything else was deployed).
+pub const EXIT_HELD: i32 = 3;
 /// The configuration was invalid: retrying cannot help (systemd's
 /// `RestartPreventExitStatus=` names this code).
 pub const EXIT_CONFIG: i32 = 78;

@@ -6,15 +6,16 @@
 //! tools and talk to `named`.
 
 pub mod bind;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod decide;
 pub mod deploy;
 pub mod error;
 pub mod exec;
 pub mod fsutil;
 pub mod model;
-pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod serial;

@@ -101,6 +101,54 @@ pub fn render(zone: &ValidatedZone, options: &RenderOptions, serial: u32) -> Str
         .unwrap_or_else(|e| unreachable!("zone template failed: {e}"))
 }
 
+/// A zone rendered once, with its serial still to be set: the content hash
+/// decides whether the file changed, and the text with the chosen serial
+/// is made from the same rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedZone {
+    /// The file with serial 0.
+    text: String,
+    /// Byte offset of that `0` in `text`.
+    serial_at: usize,
+    /// [`content_hash`] of the zone.
+    pub hash: String,
+}
+
+impl RenderedZone {
+    /// Renders `zone` once.
+    pub fn new(zone: &ValidatedZone, options: &RenderOptions) -> RenderedZone {
+        let text = render(zone, options, 0);
+        let serial_at = serial_offset(&text)
+            .unwrap_or_else(|| unreachable!("the zone template has no SOA serial"));
+        let hash = hex(&Sha256::digest(text.as_bytes()));
+        RenderedZone {
+            text,
+            serial_at,
+            hash,
+        }
+    }
+
+    /// The file with `serial` in its SOA record.
+    pub fn with_serial(&self, serial: u32) -> String {
+        let mut out = String::with_capacity(self.text.len() + 10);
+        out.push_str(&self.text[..self.serial_at]);
+        out.push_str(&serial.to_string());
+        out.push_str(&self.text[self.serial_at + 1..]);
+        out
+    }
+}
+
+/// Where the SOA serial stands in a file the template wrote: after
+/// `IN\tSOA\t`, the MNAME and the RNAME (names without blanks).
+fn serial_offset(text: &str) -> Option<usize> {
+    let soa = text.find("\tIN\tSOA\t")? + "\tIN\tSOA\t".len();
+    let mut at = soa;
+    for _ in 0..2 {
+        at += text[at..].find(' ')? + 1;
+    }
+    text[at..].starts_with("0 ").then_some(at)
+}
+
 /// The hash of a zone's rendered content with the serial left out: equal
 /// hashes mean equal files but for the serial, so the serial moves only
 /// when this changes.
@@ -124,4 +172,43 @@ pub fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::name::parse_domain;
+    use crate::model::zone::Zone;
+    use crate::validate::{ZoneDefaults, validate};
+
+    #[test]
+    fn rendered_once_equals_rendered_with_serial() {
+        let zone = Zone {
+            uuid: "z".into(),
+            domain: "example.com".into(),
+            created_at: None,
+            records: vec![],
+        };
+        let defaults = ZoneDefaults {
+            default_ttl: 3600,
+            nameservers: vec![parse_domain("ns1.example.net").unwrap()],
+        };
+        let valid = validate(&zone, &defaults).unwrap();
+        let options = RenderOptions {
+            soa: SoaFields {
+                mname: parse_domain("ns1.example.net").unwrap(),
+                rname: parse_domain("hostmaster.example.net").unwrap(),
+                refresh: 1,
+                retry: 2,
+                expire: 3,
+                minimum: 4,
+            },
+            default_ttl: 3600,
+        };
+        let once = RenderedZone::new(&valid, &options);
+        for serial in [1, 2_026_120_100, u32::MAX] {
+            assert_eq!(once.with_serial(serial), render(&valid, &options, serial));
+        }
+        assert_eq!(once.hash, content_hash(&valid, &options));
+    }
 }

@@ -2,15 +2,22 @@
 //! events folded into one change per zone.
 //!
 //! Pure. Each event gets a fate (applied, replay, duplicate or failed with
-//! its reasons); an event that fails leaves its zone as it was before it,
-//! so the events behind it still apply. `sync` events are not folded here:
-//! they span zones and the daemon runs them alone.
+//! its reasons). Only a *malformed* event fails: one the API itself would
+//! have refused (a field rule of [`validate::record_well_formed`] or
+//! [`validate::zone_well_formed`]), or one that does not fit the zone (a
+//! record for a zone that does not exist). A well-formed event is always
+//! applied to the zone's desired state, even when the result is a zone
+//! `named` would refuse: that zone is held later, by [`crate::decide`], and
+//! no event is lost for it. `sync` events are not folded here: they span
+//! zones and the daemon runs them alone.
 
+use crate::decide::Wanted;
 use crate::error::ApiError;
 use crate::model::event::{Body, Event};
 use crate::model::zone::Zone;
-use crate::validate::{self, ZoneDefaults};
-use std::collections::{BTreeMap, HashSet};
+use crate::store::ZoneRecord;
+use crate::validate;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// How many event ids a zone remembers for de-duplication.
 pub const RECENT_IDS: usize = 4096;
@@ -48,6 +55,7 @@ pub fn apply(current: Option<&Zone>, event: &Event) -> Result<Outcome, ApiError>
     match &event.body {
         Body::ZoneSnapshot { zone } => {
             check_id("zone.uuid", &zone.uuid)?;
+            validate::zone_well_formed(zone).map_err(first_of)?;
             if current == Some(zone) {
                 Ok(Outcome::NoOp)
             } else {
@@ -56,6 +64,8 @@ pub fn apply(current: Option<&Zone>, event: &Event) -> Result<Outcome, ApiError>
         }
         Body::ZoneCreated { zone } => {
             check_id("zone.uuid", &zone.uuid)?;
+            crate::model::name::parse_domain(&zone.domain)
+                .map_err(|e| ApiError::validation("domain", e))?;
             match current {
                 None => Ok(Outcome::Changed(Some(Zone {
                     uuid: zone.uuid.clone(),
@@ -87,6 +97,9 @@ pub fn apply(current: Option<&Zone>, event: &Event) -> Result<Outcome, ApiError>
             let zone = current.ok_or_else(|| {
                 not_found("zone_uuid", format!("zone {zone_uuid} does not exist"))
             })?;
+            let origin = crate::model::name::parse_domain(&zone.domain)
+                .map_err(|e| ApiError::validation("zone.domain", e))?;
+            validate::record_well_formed(record, &origin).map_err(first_of)?;
             let mut zone = zone.clone();
             match zone.records.iter_mut().find(|r| r.uuid == record.uuid) {
                 Some(existing) if existing == record => return Ok(Outcome::NoOp),
@@ -133,6 +146,19 @@ pub fn apply(current: Option<&Zone>, event: &Event) -> Result<Outcome, ApiError>
     }
 }
 
+/// The first of several problems, with the others' details appended, so
+/// one event's failure report stays one error per field named.
+fn first_of(errors: Vec<ApiError>) -> ApiError {
+    let mut it = errors.into_iter();
+    let Some(mut first) = it.next() else {
+        return ApiError::new("validation_error", None, "invalid");
+    };
+    for e in it {
+        first.detail = format!("{}; {}", first.detail, e);
+    }
+    first
+}
+
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fate {
@@ -155,44 +181,27 @@ pub struct Memory {
 /// One zone's result of folding a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folded {
-    /// The zone after the batch (`None`: deleted or never existed).
+    /// The desired zone after the batch (`None`: deleted or never existed).
     pub zone: Option<Zone>,
     pub last_seq: Option<u64>,
     /// Ids to remember, oldest first, at most [`RECENT_IDS`].
     pub recent_ids: Vec<String>,
+    /// Ids of the applied events, in order.
+    pub applied: Vec<String>,
     /// Whether anything (zone, seq or ids) changed.
     pub touched: bool,
 }
 
 /// Folds one zone's events, in order, into its memory. Returns the fate of
-/// each event (same order) and the zone's new memory. The final zone is
-/// validated; if it is invalid, the events are applied again one by one,
-/// each validated, and those that break the zone fail.
-pub fn fold(memory: &Memory, events: &[&Event], defaults: &ZoneDefaults) -> (Vec<Fate>, Folded) {
-    let (fates, folded) = fold_with(memory, events, defaults, false);
-    let valid = folded
-        .zone
-        .as_ref()
-        .is_none_or(|z| validate::validate(z, defaults).is_ok());
-    if valid {
-        (fates, folded)
-    } else {
-        fold_with(memory, events, defaults, true)
-    }
-}
-
-fn fold_with(
-    memory: &Memory,
-    events: &[&Event],
-    defaults: &ZoneDefaults,
-    validate_each: bool,
-) -> (Vec<Fate>, Folded) {
+/// each event (same order) and the zone's new memory. Whether the result
+/// can be served is not asked here.
+pub fn fold(memory: &Memory, events: &[&Event]) -> (Vec<Fate>, Folded) {
     let mut zone = memory.zone.clone();
     let mut last_seq = memory.last_seq;
     let mut ids: Vec<String> = memory.recent_ids.clone();
     let mut seen: HashSet<String> = ids.iter().cloned().collect();
     let mut fates = Vec::with_capacity(events.len());
-    let mut touched = false;
+    let mut applied = Vec::new();
     for event in events {
         if seen.contains(&event.id) {
             fates.push(Fate::Duplicate);
@@ -208,28 +217,18 @@ fn fold_with(
             Err(e) => Fate::Failed(vec![e]),
             Ok(Outcome::NoOp) => Fate::Applied,
             Ok(Outcome::Changed(next)) => {
-                let check = if let (Some(z), true) = (&next, validate_each) {
-                    validate::validate(z, defaults).err()
-                } else {
-                    None
-                };
-                match check {
-                    Some(errors) => Fate::Failed(errors),
-                    None => {
-                        zone = next;
-                        Fate::Applied
-                    }
-                }
+                zone = next;
+                Fate::Applied
             }
         };
         if fate == Fate::Applied {
-            touched = true;
             last_seq = match (last_seq, event.seq) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
             seen.insert(event.id.clone());
             ids.push(event.id.clone());
+            applied.push(event.id.clone());
         }
         fates.push(fate);
     }
@@ -240,9 +239,119 @@ fn fold_with(
         zone,
         last_seq,
         recent_ids: ids,
-        touched,
+        touched: !applied.is_empty(),
+        applied,
     };
     (fates, folded)
+}
+
+/// The wanted change a zone's folded events make; `None` when they
+/// changed nothing. A zone deleted before it ever existed here still
+/// keeps its memory, so late replays of its events are recognised.
+pub fn wanted(uuid: &str, folded: Folded) -> Option<Wanted> {
+    if !folded.touched {
+        return None;
+    }
+    Some(Wanted {
+        uuid: uuid.to_owned(),
+        zone: folded.zone,
+        last_seq: folded.last_seq,
+        recent_ids: Some(folded.recent_ids),
+        events: folded.applied,
+    })
+}
+
+/// A zone of a `sync` the API itself would refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedZone {
+    pub uuid: String,
+    pub domain: String,
+    pub errors: Vec<ApiError>,
+}
+
+/// What a `sync` event wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncChanges {
+    /// Every well-formed zone of the sync, and a delete for every zone the
+    /// sync does not name; zones whose last `seq` is newer than the sync's
+    /// are left alone.
+    pub changes: Vec<Wanted>,
+    /// Zones of the sync that are not well-formed: they keep their state.
+    pub malformed: Vec<MalformedZone>,
+}
+
+/// The changes a `sync` makes to the zones in `records`.
+pub fn sync_changes(
+    records: &BTreeMap<String, ZoneRecord>,
+    event: &Event,
+    zones: &[Zone],
+) -> SyncChanges {
+    let seq = event.seq;
+    let newer = |last: Option<u64>| match (seq, last) {
+        (Some(s), Some(l)) => s > l,
+        _ => true,
+    };
+    let mut out = SyncChanges {
+        changes: Vec::new(),
+        malformed: Vec::new(),
+    };
+    let named: BTreeSet<&str> = zones.iter().map(|z| z.uuid.as_str()).collect();
+    for zone in zones {
+        if let Err(errors) = validate::zone_well_formed(zone) {
+            out.malformed.push(MalformedZone {
+                uuid: zone.uuid.clone(),
+                domain: zone.domain.clone(),
+                errors,
+            });
+            continue;
+        }
+        let last = records.get(&zone.uuid).and_then(|r| r.last_seq);
+        if newer(last) {
+            out.changes.push(Wanted {
+                uuid: zone.uuid.clone(),
+                zone: Some(zone.clone()),
+                last_seq: seq.or(last),
+                recent_ids: None,
+                events: vec![event.id.clone()],
+            });
+        }
+    }
+    for (uuid, r) in records {
+        if r.zone.is_some() && !named.contains(uuid.as_str()) && newer(r.last_seq) {
+            out.changes.push(Wanted {
+                uuid: uuid.clone(),
+                zone: None,
+                last_seq: seq.or(r.last_seq),
+                recent_ids: None,
+                events: vec![event.id.clone()],
+            });
+        }
+    }
+    out
+}
+
+/// The fate of a `sync`: applied, or failed naming its malformed zones
+/// (every other zone was applied).
+pub fn sync_fate(malformed: &[MalformedZone]) -> Fate {
+    if malformed.is_empty() {
+        return Fate::Applied;
+    }
+    let mut errors = vec![ApiError::new(
+        "partially_applied",
+        Some("zones"),
+        format!(
+            "sync applied to every zone but {} malformed one(s); those keep their last state",
+            malformed.len()
+        ),
+    )];
+    for m in malformed {
+        for e in &m.errors {
+            let mut e = e.clone();
+            e.detail = format!("zone {} ({}): {}", m.domain, m.uuid, e.detail);
+            errors.push(e);
+        }
+    }
+    Fate::Failed(errors)
 }
 
 /// Groups events by zone as indices into `events`, keeping each zone's
@@ -273,14 +382,6 @@ pub fn group_by_zone(events: &[&Event]) -> BTreeMap<String, Vec<usize>> {
 mod tests {
     use super::*;
     use crate::model::event::decode_event;
-    use crate::model::name::parse_domain;
-
-    fn defaults() -> ZoneDefaults {
-        ZoneDefaults {
-            default_ttl: 3600,
-            nameservers: vec![parse_domain("ns1.example.net").unwrap()],
-        }
-    }
 
     fn ev(json: &str) -> Event {
         decode_event(json).unwrap()
@@ -306,19 +407,22 @@ mod tests {
         let dup = a("e5", 6, "r5", "x", "192.0.2.3");
         let replay = a("e7", 2, "r6", "y", "192.0.2.4");
         let events = [&created, &good, &bad_value, &cname, &good2, &dup, &replay];
-        let (fates, folded) = fold(&Memory::default(), &events, &defaults());
+        let (fates, folded) = fold(&Memory::default(), &events);
         assert_eq!(fates[0], Fate::Applied);
         assert_eq!(fates[1], Fate::Applied);
+        // A bad address is malformed: the API refuses it.
         assert!(matches!(&fates[2], Fate::Failed(e) if e[0].field.as_deref() == Some("value")));
-        assert!(matches!(&fates[3], Fate::Failed(e) if e[0].field.as_deref() == Some("name")));
+        // A CNAME beside an A is well-formed: applied, the zone is held later.
+        assert_eq!(fates[3], Fate::Applied);
         assert_eq!(fates[4], Fate::Applied);
         assert_eq!(fates[5], Fate::Duplicate);
         assert_eq!(fates[6], Fate::Replay);
         let zone = folded.zone.unwrap();
         let names: Vec<&str> = zone.records.iter().map(|r| r.uuid.as_str()).collect();
-        assert_eq!(names, ["r1", "r4"]);
+        assert_eq!(names, ["r1", "r3", "r4"]);
         assert_eq!(folded.last_seq, Some(5));
-        assert_eq!(folded.recent_ids, ["e1", "e2", "e5"]);
+        assert_eq!(folded.recent_ids, ["e1", "e2", "e4", "e5"]);
+        assert_eq!(folded.applied, ["e1", "e2", "e4", "e5"]);
     }
 
     #[test]
@@ -343,11 +447,7 @@ mod tests {
             ev(r#"{"id":"e5","seq":5,"type":"record.deleted","zone_uuid":"z","record_uuid":"r1"}"#);
         let del_again =
             ev(r#"{"id":"e6","seq":6,"type":"record.deleted","zone_uuid":"z","record_uuid":"r1"}"#);
-        let (fates, folded) = fold(
-            &mem,
-            &[&c, &c_again, &c_other, &upd, &del, &del_again],
-            &defaults(),
-        );
+        let (fates, folded) = fold(&mem, &[&c, &c_again, &c_other, &upd, &del, &del_again]);
         assert_eq!(fates[0], Fate::Applied);
         assert_eq!(fates[1], Fate::Applied);
         assert!(matches!(&fates[2], Fate::Failed(e) if e[0].error_code == "conflict"));
@@ -359,7 +459,7 @@ mod tests {
     fn unknown_zone_and_delete() {
         let rec = a("e1", 1, "r1", "www", "192.0.2.1");
         let del = ev(r#"{"id":"e2","type":"zone.deleted","zone_uuid":"z"}"#);
-        let (fates, folded) = fold(&Memory::default(), &[&rec, &del], &defaults());
+        let (fates, folded) = fold(&Memory::default(), &[&rec, &del]);
         assert!(matches!(&fates[0], Fate::Failed(e) if e[0].error_code == "not_found"));
         assert_eq!(fates[1], Fate::Applied);
         assert_eq!(folded.zone, None);

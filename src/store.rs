@@ -7,6 +7,7 @@
 //! its file is named after, and whether `named` still has to load it. Every
 //! write is atomic and durable ([`crate::fsutil`]).
 
+use crate::error::ApiError;
 use crate::fsutil;
 use crate::model::zone::Zone;
 use nix::fcntl::{Flock, FlockArg};
@@ -17,23 +18,77 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The version of the state file format; bumped on incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 1 kept deleted zones in `state/tombstones/`; it is still read.
+pub const FORMAT_VERSION: u32 = 2;
 
-/// What the agent knows about one zone.
+/// Everything the agent knows about one zone, in one shape: what the API
+/// wants (desired), what `named` is given (served), why the two differ
+/// (held), and what is remembered for ordering and de-duplication. A
+/// deleted zone keeps its record without a desired zone, so late replays
+/// of its events are recognised and a re-created domain never reuses a
+/// serial of its earlier life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ZoneState {
+pub struct ZoneRecord {
     pub format_version: u32,
-    /// The zone as last accepted.
-    pub zone: Zone,
+    /// The desired zone, as the API holds it; `None` once deleted.
+    #[serde(default)]
+    pub zone: Option<Zone>,
     /// The highest event `seq` applied to this zone.
     #[serde(default)]
     pub last_seq: Option<u64>,
     /// Ids of the latest events applied, for de-duplication.
     #[serde(default)]
     pub recent_ids: Vec<String>,
-    /// What is installed for `named`, if anything.
+    /// What is installed for `named`, if anything (the served zone).
     #[serde(default)]
     pub deployed: Option<Deployed>,
+    /// Why the desired zone is not served: what `named` would refuse in
+    /// it. Empty when the desired zone is what is served.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<ApiError>,
+    /// Ids of the events applied since the desired zone was last
+    /// servable: those that caused the hold (at most [`HELD_BY`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_by: Vec<String>,
+    /// What `named` loads with a warning in the served zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ApiError>,
+    /// The file this zone served last before it was deleted: its serial is
+    /// the floor for any zone that takes the domain again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<Archived>,
+}
+
+/// How many causing event ids a held zone keeps.
+pub const HELD_BY: usize = 64;
+
+impl ZoneRecord {
+    /// A record with nothing in it yet.
+    pub fn empty() -> ZoneRecord {
+        ZoneRecord {
+            format_version: FORMAT_VERSION,
+            zone: None,
+            last_seq: None,
+            recent_ids: Vec::new(),
+            deployed: None,
+            held: Vec::new(),
+            held_by: Vec::new(),
+            warnings: Vec::new(),
+            archived: None,
+        }
+    }
+
+    /// Whether the desired zone cannot be served as it is.
+    pub fn is_held(&self) -> bool {
+        !self.held.is_empty()
+    }
+}
+
+/// The last file of a deleted zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Archived {
+    pub domain: String,
+    pub serial: u32,
 }
 
 /// The installed file of a zone.
@@ -49,24 +104,15 @@ pub struct Deployed {
     /// unchanged, the file is too, without validating or rendering again.
     #[serde(default)]
     pub config_hash: String,
-    /// The file is installed but `named` has not confirmed loading it.
-    /// Kept in `state/pending.json` (one small file for the whole set)
-    /// rather than in every zone's file, so confirming a batch of 10,000
-    /// zones writes one file, not 10,000.
-    #[serde(default, skip_serializing)]
-    pub pending_reload: bool,
 }
 
-/// What is kept of a deleted zone, so a late replay of its events cannot
-/// bring it back: `state/tombstones/<uuid>.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tombstone {
-    pub format_version: u32,
-    pub domain: String,
+/// What version 1 kept of a deleted zone (`state/tombstones/<uuid>.json`).
+#[derive(Debug, Deserialize)]
+struct LegacyTombstone {
     #[serde(default)]
-    pub last_seq: Option<u64>,
+    last_seq: Option<u64>,
     #[serde(default)]
-    pub recent_ids: Vec<String>,
+    recent_ids: Vec<String>,
 }
 
 /// Why the store failed.
@@ -152,7 +198,7 @@ impl Store {
     }
 
     /// Loads every zone's state, keyed by uuid.
-    pub fn load_all(&self) -> Result<BTreeMap<String, ZoneState>, StoreError> {
+    pub fn load_all(&self) -> Result<BTreeMap<String, ZoneRecord>, StoreError> {
         let dir = self.dir.join("zones");
         let mut files = Vec::new();
         let entries = match fs::read_dir(&dir) {
@@ -183,7 +229,7 @@ impl Store {
         // every core.
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let chunk = files.len().div_ceil(threads).max(1);
-        let parts: Vec<Result<Vec<(String, ZoneState)>, StoreError>> = std::thread::scope(|s| {
+        let parts: Vec<Result<Vec<(String, ZoneRecord)>, StoreError>> = std::thread::scope(|s| {
             let handles: Vec<_> = files
                 .chunks(chunk)
                 .map(|part| {
@@ -203,24 +249,23 @@ impl Store {
         for part in parts {
             out.extend(part?);
         }
+        // Deleted zones of format version 1, unless a newer record exists.
+        for (uuid, record) in self.load_legacy_tombstones()? {
+            out.entry(uuid).or_insert(record);
+        }
         Ok(out)
     }
 
-    /// Writes one zone's state durably.
-    pub fn save(&self, uuid: &str, state: &ZoneState) -> Result<(), StoreError> {
-        self.save_batch(&[(uuid, state)])
-    }
-
-    /// Writes many zones' states durably and atomically each, with one
+    /// Writes many zones' records durably and atomically each, with one
     /// flush for all ([`fsutil::write_atomic_batch`]).
-    pub fn save_batch(&self, states: &[(&str, &ZoneState)]) -> Result<(), StoreError> {
-        if states.is_empty() {
+    pub fn save_batch(&self, records: &[(&str, &ZoneRecord)]) -> Result<(), StoreError> {
+        if records.is_empty() {
             return Ok(());
         }
-        let mut files = Vec::with_capacity(states.len());
-        for (uuid, state) in states {
+        let mut files = Vec::with_capacity(records.len());
+        for (uuid, record) in records {
             let path = self.zone_path(uuid);
-            let bytes = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt {
+            let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
                 path: path.clone(),
                 detail: e.to_string(),
             })?;
@@ -229,31 +274,8 @@ impl Store {
         fsutil::write_atomic_batch(&files).map_err(|(path, source)| StoreError::Io { path, source })
     }
 
-    /// Removes one zone's state durably.
-    pub fn remove(&self, uuid: &str) -> Result<(), StoreError> {
-        let path = self.zone_path(uuid);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path)(e)),
-        }
-        self.sync()
-    }
-
-    /// Writes a deleted zone's tombstone durably.
-    pub fn save_tombstone(&self, uuid: &str, tombstone: &Tombstone) -> Result<(), StoreError> {
-        let dir = self.dir.join("tombstones");
-        fsutil::ensure_dir(&dir).map_err(io_err(&dir))?;
-        let path = dir.join(format!("{uuid}.json"));
-        let bytes = serde_json::to_vec(tombstone).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
-        fsutil::write_atomic(&path, &bytes).map_err(io_err(&path))
-    }
-
-    /// Loads every tombstone, keyed by uuid.
-    pub fn load_tombstones(&self) -> Result<BTreeMap<String, Tombstone>, StoreError> {
+    /// Deleted zones as format version 1 kept them.
+    fn load_legacy_tombstones(&self) -> Result<BTreeMap<String, ZoneRecord>, StoreError> {
         let dir = self.dir.join("tombstones");
         let mut out = BTreeMap::new();
         let entries = match fs::read_dir(&dir) {
@@ -273,11 +295,15 @@ impl Store {
                 continue;
             };
             let text = fs::read_to_string(&path).map_err(io_err(&path))?;
-            let t: Tombstone = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-            out.insert(uuid.to_owned(), t);
+            let t: LegacyTombstone =
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })?;
+            let mut record = ZoneRecord::empty();
+            record.last_seq = t.last_seq;
+            record.recent_ids = t.recent_ids;
+            out.insert(uuid.to_owned(), record);
         }
         Ok(out)
     }
@@ -356,12 +382,17 @@ impl Store {
     }
 }
 
-fn read_state(path: &Path) -> Result<ZoneState, StoreError> {
+fn read_state(path: &Path) -> Result<ZoneRecord, StoreError> {
     let text = fs::read_to_string(path).map_err(io_err(path))?;
-    let state: ZoneState = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+    let mut state: ZoneRecord = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
         path: path.to_owned(),
         detail: e.to_string(),
     })?;
+    // Version 1 is this shape without the desired/served split: its zone
+    // was both.
+    if state.format_version == 1 {
+        state.format_version = FORMAT_VERSION;
+    }
     if state.format_version != FORMAT_VERSION {
         return Err(StoreError::Corrupt {
             path: path.to_owned(),
@@ -378,15 +409,14 @@ fn read_state(path: &Path) -> Result<ZoneState, StoreError> {
 mod tests {
     use super::*;
 
-    fn state(domain: &str) -> ZoneState {
-        ZoneState {
-            format_version: FORMAT_VERSION,
-            zone: Zone {
+    fn state(domain: &str) -> ZoneRecord {
+        ZoneRecord {
+            zone: Some(Zone {
                 uuid: "z1".into(),
                 domain: domain.into(),
                 created_at: None,
                 records: vec![],
-            },
+            }),
             last_seq: Some(4),
             recent_ids: vec!["e1".into()],
             deployed: Some(Deployed {
@@ -394,8 +424,8 @@ mod tests {
                 serial: 2_026_112_600,
                 content_hash: "ab".into(),
                 config_hash: "cd".into(),
-                pending_reload: false,
             }),
+            ..ZoneRecord::empty()
         }
     }
 
@@ -403,14 +433,34 @@ mod tests {
     fn save_load_remove() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.save("z1", &state("example.com")).unwrap();
+        store.save_batch(&[("z1", &state("example.com"))]).unwrap();
         fs::write(dir.path().join("zones/.z2.json.99.tmp"), "{torn").unwrap();
         let all = store.load_all().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all["z1"], state("example.com"));
         assert!(!dir.path().join("zones/.z2.json.99.tmp").exists());
-        store.remove("z1").unwrap();
-        assert!(store.load_all().unwrap().is_empty());
+    }
+
+    #[test]
+    fn reads_format_version_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        fs::write(
+            dir.path().join("zones/z1.json"),
+            r#"{"format_version":1,"zone":{"uuid":"z1","domain":"a.test","records":[]},"last_seq":3,"recent_ids":["e"],"deployed":{"domain":"a.test","serial":7,"content_hash":"h","config_hash":"c"}}"#,
+        )
+        .unwrap();
+        fs::create_dir_all(dir.path().join("tombstones")).unwrap();
+        fs::write(
+            dir.path().join("tombstones/gone.json"),
+            r#"{"format_version":1,"domain":"b.test","last_seq":9,"recent_ids":[]}"#,
+        )
+        .unwrap();
+        let all = store.load_all().unwrap();
+        assert_eq!(all["z1"].deployed.as_ref().unwrap().serial, 7);
+        assert_eq!(all["z1"].format_version, FORMAT_VERSION);
+        assert_eq!(all["gone"].zone, None);
+        assert_eq!(all["gone"].last_seq, Some(9));
     }
 
     #[test]

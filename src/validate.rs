@@ -86,6 +86,42 @@ pub fn check_uuid(uuid: &str) -> Result<(), String> {
     }
 }
 
+/// The API's own field rules for one record (what it answers with 400).
+pub fn record_well_formed(record: &Record, origin: &Name) -> Result<(), Vec<ApiError>> {
+    validate_record(record, origin, 3600).map(|_| ())
+}
+
+/// The API's own field rules for a whole zone: its uuid, its domain, and
+/// every record's fields.
+pub fn zone_well_formed(zone: &Zone) -> Result<(), Vec<ApiError>> {
+    let mut errors = Vec::new();
+    if let Err(e) = check_uuid(&zone.uuid) {
+        errors.push(ApiError::validation("uuid", e));
+    }
+    match name::parse_domain(&zone.domain) {
+        Ok(origin) => {
+            let mut seen = HashSet::with_capacity(zone.records.len());
+            for record in &zone.records {
+                if !seen.insert(record.uuid.as_str()) {
+                    errors.push(
+                        ApiError::validation("uuid", "two records in the zone have this uuid")
+                            .in_record(&record.uuid),
+                    );
+                }
+                if let Err(mut e) = record_well_formed(record, &origin) {
+                    errors.append(&mut e);
+                }
+            }
+        }
+        Err(e) => errors.push(ApiError::validation("domain", e)),
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// Validates a whole zone. Returns every problem found, not just the first.
 pub fn validate(zone: &Zone, defaults: &ZoneDefaults) -> Result<ValidatedZone, Vec<ApiError>> {
     let mut errors = Vec::new();

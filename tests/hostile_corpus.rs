@@ -6,13 +6,15 @@
 //! dispatcher does (`std::str::from_utf8`, then
 //! [`zoneagent::model::event::decode_event`]), folds the event with
 //! [`zoneagent::state::fold`] into the memory of the context the README
-//! describes (built by folding `context/*.json`), and then runs the pure
-//! half of what the deployer does with the result (validation and
-//! [`zoneagent::plan::plan`], which refuses a domain another zone has).
-//! `sync` is simulated the way `daemon::dispatch` runs it.
+//! describes (built by folding `context/*.json`), and hands the result to
+//! the real [`zoneagent::decide::decide`], as the deployer does; `sync`
+//! goes through the real [`zoneagent::state::sync_changes`].
 //!
-//! For every `applied` row it also checks that the event took effect and
-//! that each resulting zone validates and renders to text in which no line
+//! `failed` rows are malformed events (they land in `failed/`); `held`
+//! rows are well-formed events applied to the desired state whose zone
+//! `named` would refuse, so the zone is held and its reasons name the
+//! field. For every `applied` row it also checks that the event took
+//! effect and that each resulting zone renders to text in which no line
 //! starts with `$` but `$ORIGIN` and `$TTL`, and every record line is
 //! `owner<TAB>ttl<TAB>IN<TAB>type<TAB>rdata` with nothing outside quotes
 //! that a zone-file parser would take as a comment, a continuation or a
@@ -28,44 +30,61 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use support::hostile::{corpus_dir, manifest, names_field};
 use zoneagent::config::Config;
+use zoneagent::decide::{self, Commit, Disk, Wanted, World};
 use zoneagent::error::ApiError;
 use zoneagent::model::event::{Body, Event, decode_event};
 use zoneagent::model::zone::Zone;
-use zoneagent::plan::{self, Candidate};
 use zoneagent::render;
+use zoneagent::serial::Now;
 use zoneagent::state::{self, Fate, Memory};
-use zoneagent::store::{Deployed, FORMAT_VERSION, ZoneState};
+use zoneagent::store::ZoneRecord;
 use zoneagent::validate::{self, MAX_TTL};
 
 /// The serial the `applied` zones are rendered with.
 const SERIAL: u32 = 2_026_010_100;
 /// The corpus must stay at least this big.
 const MIN_EVENTS: usize = 120;
-const EXPECTATIONS: [&str; 4] = ["failed", "applied", "replay", "duplicate"];
+const EXPECTATIONS: [&str; 5] = ["failed", "held", "applied", "replay", "duplicate"];
 const RECORD_TYPES: [&str; 9] = ["SOA", "NS", "A", "AAAA", "CNAME", "MX", "SRV", "TXT", "CAA"];
+
+/// Every zone file exists; none has a serial of its own.
+struct Files;
+
+impl Disk for Files {
+    fn file_exists(&self, _: &str) -> bool {
+        true
+    }
+    fn file_serial(&self, _: &str) -> Option<u32> {
+        None
+    }
+}
 
 /// The state every event is judged against: what the deployer would hold
 /// after the context events.
 struct Context {
     config: Config,
-    /// Per zone uuid: what `daemon::dispatch::memory_of` returns.
-    memories: BTreeMap<String, Memory>,
-    /// Zones that exist, as the state store has them.
-    states: BTreeMap<String, ZoneState>,
-    /// Deleted zones: their last seq.
-    tombstones: BTreeMap<String, Option<u64>>,
+    records: BTreeMap<String, ZoneRecord>,
+    served: HashMap<String, String>,
+    held: BTreeSet<String>,
+}
+
+fn now() -> Now {
+    Now {
+        date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+        unix: 1_767_225_600,
+    }
 }
 
 impl Context {
     /// Folds `context/*.json` one event per dispatcher pass.
     fn build() -> Context {
-        let config = Config::default();
         let dir = corpus_dir().join("context");
         let mut names: Vec<PathBuf> = fs::read_dir(&dir)
             .expect("read context/")
@@ -73,7 +92,12 @@ impl Context {
             .collect();
         names.sort();
         assert_eq!(names.len(), 3, "context/ holds three events");
-        let mut memories: BTreeMap<String, Memory> = BTreeMap::new();
+        let mut ctx = Context {
+            config: Config::default(),
+            records: BTreeMap::new(),
+            served: HashMap::new(),
+            held: BTreeSet::new(),
+        };
         for path in names {
             let text = fs::read_to_string(&path).expect("read context event");
             let event = decode_event(&text).expect("context event decodes");
@@ -81,55 +105,14 @@ impl Context {
                 .zone_uuid()
                 .expect("context events are zone events")
                 .to_owned();
-            let memory = memories.get(&uuid).cloned().unwrap_or_default();
-            let (fates, folded) = state::fold(&memory, &[&event], &config.zone);
+            let (fates, folded) = state::fold(&ctx.memory(&uuid), &[&event]);
             assert_eq!(fates, [Fate::Applied], "{}", path.display());
-            memories.insert(
-                uuid,
-                Memory {
-                    zone: folded.zone,
-                    last_seq: folded.last_seq,
-                    recent_ids: folded.recent_ids,
-                },
-            );
+            let commit = ctx.decide(state::wanted(&uuid, folded).into_iter().collect());
+            assert!(commit.held.is_empty(), "{}", path.display());
+            ctx.keep(commit);
         }
-        let mut states = BTreeMap::new();
-        let mut tombstones = BTreeMap::new();
-        for (uuid, memory) in &memories {
-            match &memory.zone {
-                Some(zone) => {
-                    let valid = validate::validate(zone, &config.zone).expect("context zone valid");
-                    let deployed = Deployed {
-                        domain: valid.origin.as_str().to_owned(),
-                        serial: 1,
-                        content_hash: render::content_hash(&valid, &config.render),
-                        config_hash: String::new(),
-                        pending_reload: false,
-                    };
-                    states.insert(
-                        uuid.clone(),
-                        ZoneState {
-                            format_version: FORMAT_VERSION,
-                            zone: zone.clone(),
-                            last_seq: memory.last_seq,
-                            recent_ids: memory.recent_ids.clone(),
-                            deployed: Some(deployed),
-                        },
-                    );
-                }
-                None => {
-                    tombstones.insert(uuid.clone(), memory.last_seq);
-                }
-            }
-        }
-        let ctx = Context {
-            config,
-            memories,
-            states,
-            tombstones,
-        };
         // The context the README promises.
-        let hostile = &ctx.memories["hostile-zone"];
+        let hostile = ctx.memory("hostile-zone");
         assert_eq!(hostile.last_seq, Some(100));
         assert_eq!(
             hostile
@@ -138,53 +121,79 @@ impl Context {
                 .map(|z| (z.domain.as_str(), z.records.len())),
             Some(("hostile.example", 4))
         );
-        assert_eq!(ctx.tombstones.get("gone-zone"), Some(&Some(50)));
-        assert_eq!(ctx.memories["gone-zone"].recent_ids.len(), 2);
+        let gone = ctx.memory("gone-zone");
+        assert_eq!((gone.zone.is_none(), gone.last_seq), (true, Some(50)));
+        assert_eq!(gone.recent_ids.len(), 2);
         ctx
     }
 
     fn memory(&self, uuid: &str) -> Memory {
-        self.memories.get(uuid).cloned().unwrap_or_default()
+        self.records
+            .get(uuid)
+            .map(|r| Memory {
+                zone: r.zone.clone(),
+                last_seq: r.last_seq,
+                recent_ids: r.recent_ids.clone(),
+            })
+            .unwrap_or_default()
     }
 
-    /// The pure half of `Deployer::apply`: validation, then planning.
-    /// Returns the zones to write, or the errors of the refused one.
-    fn deploy(
-        &self,
-        puts: Vec<Zone>,
-        deletes: &BTreeSet<String>,
-    ) -> Result<Vec<Zone>, Vec<ApiError>> {
-        let mut candidates = Vec::new();
-        let mut errors = Vec::new();
-        for zone in puts {
-            match validate::validate(&zone, &self.config.zone) {
-                Ok(valid) => {
-                    let hash = render::content_hash(&valid, &self.config.render);
-                    candidates.push(Candidate {
-                        zone,
-                        seq: None,
-                        recent_ids: None,
-                        valid,
-                        hash,
-                    });
-                }
-                Err(mut e) => errors.append(&mut e),
+    /// The real decision, with BIND taking every file.
+    fn decide(&self, changes: Vec<Wanted>) -> Commit {
+        let (reserved, floors, dirty) = (BTreeMap::new(), HashMap::new(), HashSet::new());
+        let world = World {
+            records: &self.records,
+            served: &self.served,
+            held: &self.held,
+            reserved: &reserved,
+            floors: &floors,
+            dirty: &dirty,
+        };
+        let hash = render::config_hash(&self.config.render, &self.config.zone);
+        let settings = decide::Settings {
+            zone: &self.config.zone,
+            render: &self.config.render,
+            serial: self.config.serial,
+            config_hash: &hash,
+            force: false,
+        };
+        decide::decide(&world, &Files, changes, &settings, now()).settle(
+            &self.records,
+            &HashMap::new(),
+            &HashMap::new(),
+        )
+    }
+
+    fn keep(&mut self, commit: Commit) {
+        for r in &commit.archive {
+            self.served.remove(&r.domain);
+        }
+        for (uuid, record) in commit.records {
+            if let Some(d) = &record.deployed {
+                self.served.insert(d.domain.clone(), uuid.clone());
             }
+            if record.is_held() {
+                self.held.insert(uuid.clone());
+            }
+            self.records.insert(uuid, record);
         }
-        let plan = plan::plan(&self.states, candidates, deletes, false, &|_| true);
-        for (_, mut e) in plan.rejected {
-            errors.append(&mut e);
+    }
+
+    /// What a decided batch means for the corpus: the desired zones it
+    /// touched, or the reasons a zone is held.
+    fn outcome(&self, changes: Vec<Wanted>) -> Actual {
+        let uuids: Vec<String> = changes.iter().map(|c| c.uuid.clone()).collect();
+        let commit = self.decide(changes);
+        let held: Vec<ApiError> = commit.held.iter().flat_map(|h| h.errors.clone()).collect();
+        if !held.is_empty() {
+            return Actual::Held(held);
         }
-        if errors.is_empty() {
-            Ok(plan
-                .unchanged
-                .into_iter()
-                .chain(plan.write)
-                .map(|c| c.zone)
-                .collect())
-        } else {
-            Err(errors)
-        }
+        Actual::Applied(
+            uuids
+                .iter()
+                .filter_map(|u| commit.records.get(u)?.zone.clone())
+                .collect(),
+        )
     }
 }
 
@@ -193,6 +202,8 @@ impl Context {
 enum Actual {
     /// With the zones that exist afterwards among those it touched.
     Applied(Vec<Zone>),
+    /// Applied, but a zone it touched is held, for these reasons.
+    Held(Vec<ApiError>),
     Replay,
     Duplicate,
     Failed(Vec<ApiError>),
@@ -203,6 +214,7 @@ impl Actual {
     fn name(&self) -> &'static str {
         match self {
             Actual::Applied(_) => "applied",
+            Actual::Held(_) => "held",
             Actual::Replay => "replay",
             Actual::Duplicate => "duplicate",
             Actual::Failed(_) => "failed",
@@ -212,8 +224,8 @@ impl Actual {
 
     fn summary(&self) -> String {
         match self {
-            Actual::Failed(errors) => {
-                let mut s = String::from("failed:");
+            Actual::Failed(errors) | Actual::Held(errors) => {
+                let mut s = format!("{}:", self.name());
                 for e in errors {
                     let detail: String = e.detail.chars().take(120).collect();
                     let _ = write!(
@@ -253,79 +265,25 @@ fn judge(ctx: &Context, bytes: &[u8]) -> (Actual, Option<Event>) {
 
 fn judge_zone_event(ctx: &Context, event: &Event) -> Actual {
     let uuid = event.zone_uuid().unwrap_or_default();
-    let memory = ctx.memory(uuid);
-    let existed = memory.zone.is_some();
-    let (fates, folded) = state::fold(&memory, &[event], &ctx.config.zone);
+    let (fates, folded) = state::fold(&ctx.memory(uuid), &[event]);
     assert_eq!(fates.len(), 1, "one fate per event");
     match fates.into_iter().next() {
         Some(Fate::Replay) => Actual::Replay,
         Some(Fate::Duplicate) => Actual::Duplicate,
         Some(Fate::Failed(errors)) => Actual::Failed(errors),
-        Some(Fate::Applied) | None => match folded.zone {
-            Some(zone) => match ctx.deploy(vec![zone], &BTreeSet::new()) {
-                Ok(zones) => Actual::Applied(zones),
-                Err(errors) => Actual::Failed(errors),
-            },
-            None if existed => match ctx.deploy(vec![], &BTreeSet::from([uuid.to_owned()])) {
-                Ok(_) => Actual::Applied(vec![]),
-                Err(errors) => Actual::Failed(errors),
-            },
-            None => Actual::Applied(vec![]),
-        },
+        Some(Fate::Applied) | None => {
+            ctx.outcome(state::wanted(uuid, folded).into_iter().collect())
+        }
     }
 }
 
-/// Mirrors `daemon::dispatch::sync_event`.
+/// Runs a sync the way `daemon::dispatch` does.
 fn judge_sync(ctx: &Context, event: &Event, zones: &[Zone]) -> Actual {
-    let newer = |last: Option<u64>| match (event.seq, last) {
-        (Some(s), Some(l)) => s > l,
-        _ => true,
-    };
-    let wanted: BTreeSet<&str> = zones.iter().map(|z| z.uuid.as_str()).collect();
-    let deletes: BTreeSet<String> = ctx
-        .states
-        .iter()
-        .filter(|(uuid, s)| !wanted.contains(uuid.as_str()) && newer(s.last_seq))
-        .map(|(uuid, _)| uuid.clone())
-        .collect();
-    let mut puts = Vec::new();
-    for zone in zones {
-        let last = ctx
-            .states
-            .get(&zone.uuid)
-            .map(|s| s.last_seq)
-            .or_else(|| ctx.tombstones.get(&zone.uuid).copied())
-            .flatten();
-        if newer(last) {
-            puts.push(zone.clone());
-        }
+    let sync = state::sync_changes(&ctx.records, event, zones);
+    if let Fate::Failed(errors) = state::sync_fate(&sync.malformed) {
+        return Actual::Failed(errors);
     }
-    // Zones are validated and planned one by one so that each refused zone
-    // reports its own errors, as `sync_event` does.
-    let mut written = Vec::new();
-    let mut errors = Vec::new();
-    for zone in puts {
-        match ctx.deploy(vec![zone], &BTreeSet::new()) {
-            Ok(mut z) => written.append(&mut z),
-            Err(mut e) => errors.append(&mut e),
-        }
-    }
-    if let Err(mut e) = ctx.deploy(vec![], &deletes) {
-        errors.append(&mut e);
-    }
-    if errors.is_empty() {
-        Actual::Applied(written)
-    } else {
-        errors.insert(
-            0,
-            ApiError::new(
-                "partially_applied",
-                Some("zones"),
-                "sync applied to every zone but some",
-            ),
-        );
-        Actual::Failed(errors)
-    }
+    ctx.outcome(sync.changes)
 }
 
 /// Checks that the event did what it says to the zone it touched.
@@ -383,7 +341,7 @@ fn check_effect(ctx: &Context, event: &Event, zones: &[Zone]) -> Vec<String> {
 fn check_rendered(ctx: &Context, zone: &Zone, dump: Option<(&Path, &str)>) -> Vec<String> {
     let valid = match validate::validate(zone, &ctx.config.zone) {
         Ok(v) => v,
-        Err(e) => return vec![format!("zone {} does not validate: {e:?}", zone.uuid)],
+        Err(e) => return vec![format!("applied zone {} is not servable: {e:?}", zone.uuid)],
     };
     let text = render::render(&valid, &ctx.config.render, SERIAL);
     if let Some((dir, row)) = dump {
@@ -561,8 +519,8 @@ fn hostile_corpus() {
             row.expect
         );
         assert!(
-            row.expect == "failed" || row.field == "-",
-            "{}: only `failed` rows name a field",
+            matches!(row.expect.as_str(), "failed" | "held") || row.field == "-",
+            "{}: only `failed` and `held` rows name a field",
             row.file
         );
         *counts.entry(row.expect.clone()).or_default() += 1;
@@ -592,7 +550,7 @@ fn hostile_corpus() {
         let mut wrong = Vec::new();
         if actual.name() != row.expect {
             wrong.push(format!("expected {}, got {}", row.expect, actual.summary()));
-        } else if let Actual::Failed(errors) = &actual
+        } else if let Actual::Failed(errors) | Actual::Held(errors) = &actual
             && !names_field(errors, &row.field)
         {
             wrong.push(format!(

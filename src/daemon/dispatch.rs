@@ -1,16 +1,19 @@
 //! The dispatcher: one pass over the spool. Reads every waiting event,
 //! folds them per zone, deploys the result as one batch, and only then
-//! removes the applied events and moves the refused ones to `failed/`.
+//! removes the applied events and moves the malformed ones to `failed/`.
 //!
-//! A zone BIND refuses after folding several events is retried one event
-//! at a time, so only the event that broke it fails.
+//! Every well-formed event is applied to its zone's desired state and
+//! leaves the spool once that state is durable, whether or not the zone
+//! can be served: a zone `named` would refuse is held by the deploy step,
+//! never failed here. So the result does not depend on how the events
+//! happen to be cut into passes.
 
-use crate::deploy::{Change, DeployError, Deployer, Options, Report};
+use crate::deploy::{DeployError, Deployer, Options, Report};
 use crate::error::ApiError;
 use crate::model::event::{self, Body, Event};
 use crate::serial::Now;
 use crate::spool::{Entry, GROUP_SUFFIX, Spool};
-use crate::state::{self, Fate, Memory};
+use crate::state::{self, Fate};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -22,6 +25,8 @@ pub struct Stats {
     pub failed: usize,
     pub zones_written: usize,
     pub zones_deleted: usize,
+    /// Zones of this pass that are held (named would refuse them).
+    pub zones_held: usize,
     /// Zones installed but not confirmed served.
     pub pending: usize,
     /// The pass stopped at its limit: more events wait.
@@ -75,7 +80,7 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
         match spool.read_entry(name) {
             Entry::Refused { name, reason } => {
                 stats.events += 1;
-                tracing::warn!(file = %name, %reason, "refused spool entry");
+                tracing::warn!(file = ?name, reason = ?reason, "refused spool entry");
                 let e = ApiError::new("refused", None, format!("spool entry {reason}"));
                 spool
                     .fail(&name, None, &[e])
@@ -115,7 +120,7 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
                         fate: None,
                     }),
                     Err(e) => {
-                        tracing::warn!(file = %name, error = %e, "undecodable event");
+                        tracing::warn!(file = ?name, error = ?e.to_string(), "undecodable event");
                         spool
                             .fail(&name, None, &[e])
                             .map_err(DispatchError::Spool)?;
@@ -143,10 +148,10 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
     }
     let mut done = Vec::new();
     for item in &items {
-        let _span = tracing::info_span!("event", id = %item.event.id, zone = item.event.zone_uuid().unwrap_or("*")).entered();
+        let _span = tracing::info_span!("event", id = ?item.event.id, zone = ?item.event.zone_uuid().unwrap_or("*")).entered();
         match &item.fate {
             Some(Fate::Failed(errors)) => {
-                tracing::warn!(r#type = item.event.type_name(), errors = %crate::error::ApiErrors(errors.clone()), "event failed");
+                tracing::warn!(r#type = item.event.type_name(), errors = ?crate::error::ApiErrors(errors.clone()).to_string(), "event failed");
                 match &item.line {
                     Some((i, bytes)) => {
                         spool.fail_line(&item.name, *i, bytes, Some(&item.event.id), errors)
@@ -181,44 +186,6 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
     Ok(stats)
 }
 
-fn memory_of(deployer: &Deployer, uuid: &str) -> Memory {
-    if let Some(s) = deployer.states.get(uuid) {
-        Memory {
-            zone: Some(s.zone.clone()),
-            last_seq: s.last_seq,
-            recent_ids: s.recent_ids.clone(),
-        }
-    } else if let Some(t) = deployer.tombstones.get(uuid) {
-        Memory {
-            zone: None,
-            last_seq: t.last_seq,
-            recent_ids: t.recent_ids.clone(),
-        }
-    } else {
-        Memory::default()
-    }
-}
-
-/// The change that brings the deployer from `memory` to `folded`.
-fn change_for(uuid: &str, existed: bool, folded: state::Folded) -> Option<Change> {
-    if !folded.touched {
-        return None;
-    }
-    match folded.zone {
-        Some(zone) => Some(Change::Put {
-            zone,
-            seq: folded.last_seq,
-            recent_ids: Some(folded.recent_ids),
-        }),
-        None if existed => Some(Change::Delete {
-            uuid: uuid.to_owned(),
-            seq: folded.last_seq,
-            recent_ids: Some(folded.recent_ids),
-        }),
-        None => None,
-    }
-}
-
 fn zone_events(
     deployer: &mut Deployer,
     items: &mut [Item],
@@ -230,52 +197,19 @@ fn zone_events(
     let mut fates: Vec<Option<Fate>> = vec![None; items.len()];
     let mut changes = Vec::new();
     for (uuid, positions) in &by_zone {
-        let memory = memory_of(deployer, uuid);
-        let existed = memory.zone.is_some();
+        crate::progress::beat();
+        let memory = deployer.memory(uuid);
         let list: Vec<&Event> = positions.iter().map(|p| events[*p]).collect();
-        let (zone_fates, folded) = state::fold(&memory, &list, &deployer.config.zone);
+        let (zone_fates, folded) = state::fold(&memory, &list);
         for (p, fate) in positions.iter().zip(zone_fates) {
             fates[*p] = Some(fate);
         }
-        if let Some(c) = change_for(uuid, existed, folded) {
+        if let Some(c) = state::wanted(uuid, folded) {
             changes.push(c);
         }
     }
     let report = deployer.apply(changes, Options::default(), now)?;
     count(&report, stats);
-    for rejection in report.rejected {
-        let Some(positions) = by_zone.get(&rejection.uuid) else {
-            continue;
-        };
-        let applied: Vec<usize> = positions
-            .iter()
-            .copied()
-            .filter(|p| fates[*p] == Some(Fate::Applied))
-            .collect();
-        if applied.len() <= 1 {
-            for p in applied {
-                fates[p] = Some(Fate::Failed(rejection.errors.clone()));
-            }
-            continue;
-        }
-        // Several events together were refused: apply them one at a time.
-        for p in applied {
-            let memory = memory_of(deployer, &rejection.uuid);
-            let existed = memory.zone.is_some();
-            let (f, folded) = state::fold(&memory, &[&items[p].event], &deployer.config.zone);
-            let mut fate = f.into_iter().next().unwrap_or(Fate::Applied);
-            if fate == Fate::Applied
-                && let Some(c) = change_for(&rejection.uuid, existed, folded)
-            {
-                let r = deployer.apply(vec![c], Options::default(), now)?;
-                count(&r, stats);
-                if let Some(rej) = r.rejected.into_iter().next() {
-                    fate = Fate::Failed(rej.errors);
-                }
-            }
-            fates[p] = Some(fate);
-        }
-    }
     for (item, fate) in items.iter_mut().zip(fates) {
         item.fate = fate;
     }
@@ -285,6 +219,7 @@ fn zone_events(
 fn count(report: &Report, stats: &mut Stats) {
     stats.zones_written += report.written.len();
     stats.zones_deleted += report.deleted.len();
+    stats.zones_held += report.held.len();
     if let Some(e) = &report.reload_error {
         tracing::warn!(error = %e, pending = report.pending.len(), "named not confirmed; will retry");
     }
@@ -299,57 +234,10 @@ fn sync_event(
     let Body::Sync { zones } = &item.event.body else {
         return Ok(());
     };
-    let seq = item.event.seq;
-    let newer = |last: Option<u64>| match (seq, last) {
-        (Some(s), Some(l)) => s > l,
-        _ => true,
-    };
-    let wanted: std::collections::BTreeSet<&str> = zones.iter().map(|z| z.uuid.as_str()).collect();
-    let mut changes: Vec<Change> = deployer
-        .states
-        .iter()
-        .filter(|(uuid, s)| !wanted.contains(uuid.as_str()) && newer(s.last_seq))
-        .map(|(uuid, _)| Change::Delete {
-            uuid: uuid.clone(),
-            seq,
-            recent_ids: None,
-        })
-        .collect();
-    for zone in zones {
-        let last = deployer
-            .states
-            .get(&zone.uuid)
-            .map(|s| s.last_seq)
-            .or_else(|| deployer.tombstones.get(&zone.uuid).map(|t| t.last_seq))
-            .flatten();
-        if newer(last) {
-            changes.push(Change::Put {
-                zone: zone.clone(),
-                seq: seq.or(last),
-                recent_ids: None,
-            });
-        }
-    }
+    let sync = state::sync_changes(deployer.records(), &item.event, zones);
+    let changes = sync.changes;
     let report = deployer.apply(changes, Options::default(), now)?;
     count(&report, stats);
-    item.fate = Some(if report.rejected.is_empty() {
-        Fate::Applied
-    } else {
-        let mut errors = vec![ApiError::new(
-            "partially_applied",
-            Some("zones"),
-            format!(
-                "sync applied to every zone but {}; those keep their last good version",
-                report.rejected.len()
-            ),
-        )];
-        for r in report.rejected {
-            for mut e in r.errors {
-                e.detail = format!("zone {} ({}): {}", r.domain, r.uuid, e.detail);
-                errors.push(e);
-            }
-        }
-        Fate::Failed(errors)
-    });
+    item.fate = Some(state::sync_fate(&sync.malformed));
     Ok(())
 }

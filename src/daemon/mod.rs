@@ -15,7 +15,7 @@ pub mod watch;
 use crate::cli::now;
 use crate::config::{self, Config};
 use crate::deploy::Deployer;
-use crate::error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
+use crate::error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_HELD, EXIT_OK};
 use crate::spool::Spool;
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -99,7 +99,8 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     }
     notifier.notify("READY=1");
     tracing::info!(
-        zones = deployer.states.len(),
+        zones = deployer.zone_count(),
+        held = deployer.held_count(),
         spool = %config.paths.spool.display(),
         socket = ?config.socket.path.as_ref().filter(|_| !once),
         "zoneagent ready"
@@ -117,7 +118,18 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
             match dispatch::run_once(&mut deployer, &spool, now()) {
                 Ok(stats) => {
                     if stats.events > 0 {
-                        tracing::info!(?stats, "batch done");
+                        tracing::info!(
+                            events = stats.events,
+                            applied = stats.applied,
+                            replays = stats.replays,
+                            duplicates = stats.duplicates,
+                            failed = stats.failed,
+                            zones_written = stats.zones_written,
+                            zones_deleted = stats.zones_deleted,
+                            zones_held = stats.zones_held,
+                            pending = stats.pending,
+                            "batch done"
+                        );
                     }
                     any_failed |= stats.failed > 0;
                     more = stats.more;
@@ -137,8 +149,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                     }
                     failures += stats.failed;
                     notifier.notify(&format!(
-                        "STATUS=zones={} pending_reloads={} failed_events_total={failures}",
-                        deployer.states.len(),
+                        "STATUS=zones={} held={} pending_reloads={} failed_events_total={failures}",
+                        deployer.zone_count(),
+                        deployer.held_count(),
                         deployer.pending().len()
                     ));
                     if once && stats.events == 0 {
@@ -200,6 +213,12 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     }
     if once && (any_failed || !deployer.pending().is_empty()) {
         EXIT_FAILURE
+    } else if once && deployer.held_count() > 0 {
+        tracing::warn!(
+            held = deployer.held_count(),
+            "zones are held: named would refuse them (see `zoneagent status`)"
+        );
+        EXIT_HELD
     } else {
         EXIT_OK
     }
@@ -214,22 +233,15 @@ fn next_backoff(b: Duration) -> Duration {
 }
 
 /// Re-renders every zone after a configuration change (nameservers, SOA,
-/// TTL): zones whose file comes out the same are left alone.
+/// TTL, rules): zones whose file comes out the same are left alone, and
+/// held zones the new configuration makes servable are deployed.
 fn rebuild_all(deployer: &mut Deployer) {
-    let changes: Vec<crate::deploy::Change> = deployer
-        .states
-        .values()
-        .map(|s| crate::deploy::Change::Put {
-            zone: s.zone.clone(),
-            seq: s.last_seq,
-            recent_ids: None,
-        })
-        .collect();
+    let changes = deployer.everything(&std::collections::BTreeSet::new());
     match deployer.apply(changes, crate::deploy::Options::default(), now()) {
         Ok(r) => tracing::info!(
             written = r.written.len(),
             unchanged = r.unchanged,
-            rejected = r.rejected.len(),
+            held = r.held.len(),
             "rebuilt after the configuration change"
         ),
         Err(e) => {

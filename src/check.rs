@@ -1,0 +1,187 @@
+//! BIND's verdict on rendered zone files, before any is installed: one
+//! `named-checkzone` for one zone, `named-checkconf -z` over the machine's
+//! cores for many. Shell: it writes the files to check and runs the tools;
+//! what their output means is [`crate::bind::checkzone`]'s.
+
+use crate::bind::{checkzone, conf};
+use crate::config::Config;
+use crate::decide::Write;
+use crate::error::ApiError;
+use crate::exec::{self, ToolError};
+use crate::model::name::Name;
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why the check could not be made at all (nothing was decided).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("failed to write {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to check zones")]
+    Tool(#[source] ToolError),
+}
+
+/// What BIND said of each file, by zone uuid.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Files BIND would not load, with its own words.
+    pub refused: HashMap<String, Vec<ApiError>>,
+}
+
+/// The temporary file a zone is written to before it is checked.
+pub fn temp_file(zones: &Path, domain: &str) -> PathBuf {
+    zones.join(format!(".{domain}.zone.new"))
+}
+
+/// Writes every file of `writes` to its temporary name and checks them.
+/// Refused files are removed again; the others wait to be installed.
+pub fn check(config: &Config, writes: &[Write]) -> Result<Verdict, CheckError> {
+    let mut verdict = Verdict::default();
+    if writes.is_empty() {
+        return Ok(verdict);
+    }
+    let zones = &config.paths.zones;
+    let files: Vec<(PathBuf, &[u8])> = writes
+        .iter()
+        .map(|w| (temp_file(zones, w.domain()), w.text.as_bytes()))
+        .collect();
+    crate::fsutil::write_batch_unrenamed(&files)
+        .map_err(|(path, source)| CheckError::Io { path, source })?;
+    let problems: HashMap<Name, Vec<String>> = if writes.len() == 1 {
+        check_one(config, &writes[0], &files[0].0)?
+    } else {
+        match check_batch(config, writes, &files) {
+            Ok(p) => p,
+            // named-checkconf failed in a way no zone is named in: fall
+            // back to one named-checkzone per zone rather than hold every
+            // zone of the batch back.
+            Err(CheckError::Tool(e)) => {
+                tracing::warn!(error = %e, "batch check failed; checking zones one by one");
+                let mut all = HashMap::new();
+                for (w, (path, _)) in writes.iter().zip(&files) {
+                    all.extend(check_one(config, w, path)?);
+                }
+                all
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    for w in writes {
+        if let Some(lines) = problems.get(&w.origin) {
+            let _ = fs::remove_file(temp_file(zones, w.domain()));
+            verdict.refused.insert(
+                w.uuid.clone(),
+                vec![ApiError::new(
+                    "bind_refused",
+                    None,
+                    format!("named-checkzone refused the zone: {}", lines.join(" | ")),
+                )],
+            );
+        }
+    }
+    Ok(verdict)
+}
+
+/// `named-checkzone` on one file: its refusal lines, if any.
+fn check_one(
+    config: &Config,
+    w: &Write,
+    path: &Path,
+) -> Result<HashMap<Name, Vec<String>>, CheckError> {
+    let argv = checkzone::argv(&config.bind.checkzone, &w.origin, path);
+    let output = exec::run(&argv).map_err(CheckError::Tool)?;
+    match checkzone::interpret(&w.origin, w.serial, output) {
+        Ok(()) => Ok(HashMap::new()),
+        Err(ToolError::Failed(f)) => Ok(HashMap::from([(
+            w.origin.clone(),
+            f.output
+                .stdout
+                .lines()
+                .chain(f.output.stderr.lines())
+                .map(str::to_owned)
+                .filter(|l| !l.is_empty())
+                .collect(),
+        )])),
+        Err(e) => Err(CheckError::Tool(e)),
+    }
+}
+
+/// `named-checkconf -z` over a batch; a large batch is split over the
+/// machine's cores (the check is a full load by BIND, the costliest step
+/// of a big import).
+fn check_batch(
+    config: &Config,
+    writes: &[Write],
+    files: &[(PathBuf, &[u8])],
+) -> Result<HashMap<Name, Vec<String>>, CheckError> {
+    const PER_PROCESS_MIN: usize = 500;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let parts = (writes.len() / PER_PROCESS_MIN).clamp(1, cores);
+    let chunk = writes.len().div_ceil(parts);
+    let (checkconf, zones_dir) = (&config.bind.checkconf, &config.paths.zones);
+    let results: Vec<Result<HashMap<Name, Vec<String>>, CheckError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = writes
+            .chunks(chunk)
+            .zip(files.chunks(chunk))
+            .enumerate()
+            .map(|(n, (w, f))| s.spawn(move || check_part(checkconf, zones_dir, n, w, f)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut problems = HashMap::new();
+    for r in results {
+        problems.extend(r?);
+    }
+    Ok(problems)
+}
+
+/// One `named-checkconf -z` over part of a batch.
+fn check_part(
+    checkconf: &Path,
+    zones_dir: &Path,
+    part: usize,
+    writes: &[Write],
+    files: &[(PathBuf, &[u8])],
+) -> Result<HashMap<Name, Vec<String>>, CheckError> {
+    crate::progress::beat();
+    let stanzas: Vec<conf::Stanza> = writes
+        .iter()
+        .zip(files)
+        .map(|(w, (path, _))| conf::Stanza {
+            domain: w.domain().to_owned(),
+            file: path.to_string_lossy().into_owned(),
+        })
+        .collect();
+    let conf_path = zones_dir.join(format!(".check.{}.{part}.conf", std::process::id()));
+    fs::write(&conf_path, conf::check_conf(zones_dir, &stanzas)).map_err(|source| {
+        CheckError::Io {
+            path: conf_path.clone(),
+            source,
+        }
+    })?;
+    let argv = checkzone::checkconf_argv(checkconf, &conf_path);
+    let output = exec::run(&argv);
+    let _ = fs::remove_file(&conf_path);
+    let output = output.map_err(CheckError::Tool)?;
+    let expected: HashMap<Name, (String, u32)> = writes
+        .iter()
+        .zip(&stanzas)
+        .map(|(w, s)| (w.origin.clone(), (s.file.clone(), w.serial)))
+        .collect();
+    match checkzone::interpret_batch(&output, &expected) {
+        Some(problems) => Ok(problems),
+        None => Err(CheckError::Tool(ToolError::failed(
+            output,
+            "failed without naming a zone",
+        ))),
+    }
+}
