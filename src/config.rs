@@ -108,6 +108,9 @@ pub struct RawBind {
     /// Where the local `named` answers queries (`127.0.0.1:53`), to
     /// confirm the served serial.
     pub server: Option<String>,
+    /// `named`'s own configuration, read for the zones it declares itself
+    /// (default `/etc/bind/named.conf` when it exists).
+    pub named_conf: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +162,8 @@ pub struct BindConfig {
     pub rndc: Vec<String>,
     pub confirm_timeout: f64,
     pub server: std::net::SocketAddr,
+    /// `named.conf`, read for the zones it declares itself.
+    pub named_conf: Option<PathBuf>,
 }
 
 /// The Unix socket source.
@@ -337,6 +342,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
                 )
             })?,
         },
+        named_conf: raw.bind.named_conf,
     };
     for (key, path) in [
         ("paths.zones", &paths.zones),

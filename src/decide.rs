@@ -25,6 +25,7 @@ use crate::model::name::{self, Name};
 use crate::model::zone::Zone;
 use crate::render::{RenderOptions, RenderedZone};
 use crate::serial::{self, Now};
+use crate::state::Memory;
 use crate::store::{Archived, Deployed, HELD_BY, ZoneRecord};
 use crate::validate::{self, ZoneDefaults};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -281,7 +282,7 @@ pub fn decide(
                     now,
                     leaving: &leaving,
                 };
-                decide_zone(&ctx, &mut owner, &uuid, zone, events, record, &mut out);
+                decide_zone(&ctx, &mut owner, &uuid, zone, &events, record, &mut out);
             }
         }
     }
@@ -304,7 +305,7 @@ fn decide_zone(
     owner: &mut HashMap<String, String>,
     uuid: &str,
     zone: Zone,
-    events: Vec<String>,
+    events: &[String],
     mut record: ZoneRecord,
     out: &mut Decision,
 ) {
@@ -423,7 +424,7 @@ fn decide_zone(
         known,
         replaces,
         warnings: valid.warnings,
-        events: events.clone(),
+        events: events.to_vec(),
     });
     record.deployed = Some(Deployed {
         domain,
@@ -502,6 +503,151 @@ impl Decision {
     }
 }
 
+/// Every zone's record, with the indexes a decision reads (who serves
+/// which domain, which zones are held, the serial floors of deleted
+/// zones). [`Zones::absorb`] is the one place that says how a carried-out
+/// commit changes them; the deployer and the tests both go through it.
+#[derive(Debug, Default, Clone)]
+pub struct Zones {
+    records: BTreeMap<String, ZoneRecord>,
+    served: HashMap<String, String>,
+    held: BTreeSet<String>,
+    floors: HashMap<String, u32>,
+}
+
+/// How a commit changed what `named` has.
+#[derive(Debug, Default)]
+pub struct Absorbed {
+    /// The set of served domains changed (the include must be rewritten).
+    pub set_changed: bool,
+    /// Installed zones `named` already had (reload).
+    pub known: Vec<Name>,
+    /// Installed zones new to `named` (reconfig).
+    pub fresh: Vec<Name>,
+    /// Domains that left `named`.
+    pub left: Vec<String>,
+}
+
+impl Zones {
+    /// Builds the indexes over `records`; `floors`: serials of archived
+    /// files known from elsewhere (older archives on disk).
+    pub fn new(records: BTreeMap<String, ZoneRecord>, mut floors: HashMap<String, u32>) -> Zones {
+        let mut served = HashMap::new();
+        let mut held = BTreeSet::new();
+        for (uuid, r) in &records {
+            if let Some(d) = &r.deployed {
+                served.insert(d.domain.clone(), uuid.clone());
+            }
+            if r.is_held() {
+                held.insert(uuid.clone());
+            }
+            if let Some(a) = &r.archived {
+                let e = floors.entry(a.domain.clone()).or_insert(a.serial);
+                *e = serial::max(*e, a.serial);
+            }
+        }
+        Zones {
+            records,
+            served,
+            held,
+            floors,
+        }
+    }
+
+    /// Every zone's record, by uuid (deleted zones' too).
+    pub fn records(&self) -> &BTreeMap<String, ZoneRecord> {
+        &self.records
+    }
+
+    /// The uuid of the zone whose file serves `domain`.
+    pub fn served_by(&self, domain: &str) -> Option<&str> {
+        self.served.get(domain).map(String::as_str)
+    }
+
+    /// Every served domain.
+    pub fn served_domains(&self) -> impl Iterator<Item = &str> {
+        self.served.keys().map(String::as_str)
+    }
+
+    /// How many zones are held.
+    pub fn held_count(&self) -> usize {
+        self.held.len()
+    }
+
+    /// What is remembered of a zone for folding its events.
+    pub fn memory(&self, uuid: &str) -> Memory {
+        self.records
+            .get(uuid)
+            .map(|r| Memory {
+                zone: r.zone.clone(),
+                last_seq: r.last_seq,
+                recent_ids: r.recent_ids.clone(),
+            })
+            .unwrap_or_default()
+    }
+
+    /// The world a decision sees.
+    pub fn world<'a>(
+        &'a self,
+        reserved: &'a BTreeMap<String, String>,
+        dirty: &'a HashSet<String>,
+    ) -> World<'a> {
+        World {
+            records: &self.records,
+            served: &self.served,
+            held: &self.held,
+            reserved,
+            floors: &self.floors,
+            dirty,
+        }
+    }
+
+    /// Takes in a commit whose files are archived and installed and whose
+    /// records are saved.
+    pub fn absorb(
+        &mut self,
+        archive: &[Removal],
+        install: &[Write],
+        records: BTreeMap<String, ZoneRecord>,
+    ) -> Absorbed {
+        let mut out = Absorbed::default();
+        for r in archive {
+            if self.served.get(&r.domain) == Some(&r.uuid) {
+                self.served.remove(&r.domain);
+                out.left.push(r.domain.clone());
+                out.set_changed = true;
+            }
+            let e = self.floors.entry(r.domain.clone()).or_insert(r.serial);
+            *e = serial::max(*e, r.serial);
+        }
+        for w in install {
+            if w.known {
+                out.known.push(w.origin.clone());
+            } else {
+                out.fresh.push(w.origin.clone());
+            }
+            if self
+                .served
+                .insert(w.domain().to_owned(), w.uuid.clone())
+                .is_none()
+            {
+                out.set_changed = true;
+            }
+        }
+        // A domain that left and came back in one batch is served again.
+        out.left.retain(|d| !self.served.contains_key(d));
+        for (uuid, record) in records {
+            if record.is_held() {
+                self.held.insert(uuid.clone());
+            } else {
+                self.held.remove(&uuid);
+            }
+            self.records.insert(uuid, record);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,11 +713,8 @@ mod tests {
     }
 
     struct Fixture {
-        records: BTreeMap<String, ZoneRecord>,
-        served: HashMap<String, String>,
-        held: BTreeSet<String>,
+        zones: Zones,
         reserved: BTreeMap<String, String>,
-        floors: HashMap<String, u32>,
         dirty: HashSet<String>,
         defaults: ZoneDefaults,
         render: RenderOptions,
@@ -580,27 +723,15 @@ mod tests {
     impl Fixture {
         fn new() -> Fixture {
             Fixture {
-                records: BTreeMap::new(),
-                served: HashMap::new(),
-                held: BTreeSet::new(),
+                zones: Zones::default(),
                 reserved: BTreeMap::new(),
-                floors: HashMap::new(),
                 dirty: HashSet::new(),
                 defaults: defaults(),
                 render: render(),
             }
         }
 
-        /// Decides, lets BIND take every file, and keeps the result.
-        fn run(&mut self, changes: Vec<Wanted>) -> Commit {
-            let world = World {
-                records: &self.records,
-                served: &self.served,
-                held: &self.held,
-                reserved: &self.reserved,
-                floors: &self.floors,
-                dirty: &self.dirty,
-            };
+        fn decide(&self, changes: Vec<Wanted>) -> Decision {
             let settings = Settings {
                 zone: &self.defaults,
                 render: &self.render,
@@ -608,23 +739,24 @@ mod tests {
                 config_hash: "c",
                 force: false,
             };
-            let decision = decide(&world, &NoDisk, changes, &settings, now());
-            let commit = decision.settle(&self.records, &HashMap::new(), &HashMap::new());
-            for r in &commit.archive {
-                self.served.remove(&r.domain);
-            }
-            for (uuid, record) in &commit.records {
-                if let Some(d) = &record.deployed {
-                    self.served.insert(d.domain.clone(), uuid.clone());
-                }
-                if record.is_held() {
-                    self.held.insert(uuid.clone());
-                } else {
-                    self.held.remove(uuid);
-                }
-                self.records.insert(uuid.clone(), record.clone());
-            }
+            let world = self.zones.world(&self.reserved, &self.dirty);
+            decide(&world, &NoDisk, changes, &settings, now())
+        }
+
+        /// Decides, lets BIND take every file, and keeps the result.
+        fn run(&mut self, changes: Vec<Wanted>) -> Commit {
+            let decision = self.decide(changes);
+            let mut commit =
+                decision.settle(self.zones.records(), &HashMap::new(), &HashMap::new());
+            let records = std::mem::take(&mut commit.records);
+            self.zones
+                .absorb(&commit.archive, &commit.install, records.clone());
+            commit.records = records;
             commit
+        }
+
+        fn record(&self, uuid: &str) -> &ZoneRecord {
+            &self.zones.records()[uuid]
         }
     }
 
@@ -647,7 +779,7 @@ mod tests {
         assert!(c.install.is_empty());
         assert_eq!(c.held.len(), 1);
         assert_eq!(c.held[0].errors[0].field.as_deref(), Some("name"));
-        let record = &f.records["z"];
+        let record = f.record("z");
         assert_eq!(record.deployed.as_ref().unwrap().serial, served);
         assert_eq!(record.zone.as_ref().unwrap().records.len(), 2);
         // Deleting the A makes the desired zone servable: deployed at once.
@@ -656,14 +788,14 @@ mod tests {
         let c = f.run(vec![Wanted::put(only_cname)]);
         assert_eq!(c.install.len(), 1);
         assert!(c.held.is_empty());
-        assert!(!f.records["z"].is_held());
+        assert!(!f.record("z").is_held());
     }
 
     #[test]
     fn delete_and_recreate_a_domain_archives_the_old_file_first() {
         let mut f = Fixture::new();
         f.run(vec![Wanted::put(zone("old", "v.test", &[]))]);
-        let old_serial = f.records["old"].deployed.as_ref().unwrap().serial;
+        let old_serial = f.record("old").deployed.as_ref().unwrap().serial;
         let c = f.run(vec![
             Wanted::delete("old"),
             Wanted::put(zone("new", "v.test", &[("A", "www", "192.0.2.99")])),
@@ -675,7 +807,7 @@ mod tests {
         // named has the domain already: a reload, and a serial past the old.
         assert!(c.install[0].known);
         assert!(serial::Serial(c.install[0].serial) > serial::Serial(old_serial));
-        assert_eq!(f.served["v.test"], "new");
+        assert_eq!(f.zones.served_by("v.test"), Some("new"));
     }
 
     #[test]
@@ -689,7 +821,7 @@ mod tests {
         let c = f.run(vec![Wanted::delete("a")]);
         assert_eq!(c.install.len(), 1);
         assert_eq!(c.install[0].uuid, "b");
-        assert_eq!(f.served["x.test"], "b");
+        assert_eq!(f.zones.served_by("x.test"), Some("b"));
     }
 
     #[test]
@@ -715,40 +847,19 @@ mod tests {
         let c = f.run(vec![w]);
         assert!(c.install.is_empty());
         assert_eq!(c.unchanged, 1);
-        assert_eq!(f.records["a"].last_seq, Some(9));
+        assert_eq!(f.record("a").last_seq, Some(9));
     }
 
     #[test]
     fn refused_by_bind_is_held_with_the_old_file() {
         let mut f = Fixture::new();
         f.run(vec![Wanted::put(zone("a", "x.test", &[]))]);
-        let before = f.records.clone();
-        let world = World {
-            records: &f.records,
-            served: &f.served,
-            held: &f.held,
-            reserved: &f.reserved,
-            floors: &f.floors,
-            dirty: &f.dirty,
-        };
-        let settings = Settings {
-            zone: &f.defaults,
-            render: &f.render,
-            serial: SerialPolicy::Increment,
-            config_hash: "c",
-            force: false,
-        };
-        let d = decide(
-            &world,
-            &NoDisk,
-            vec![Wanted::put(zone(
-                "a",
-                "x.test",
-                &[("A", "www", "192.0.2.1")],
-            ))],
-            &settings,
-            now(),
-        );
+        let before = f.zones.records().clone();
+        let d = f.decide(vec![Wanted::put(zone(
+            "a",
+            "x.test",
+            &[("A", "www", "192.0.2.1")],
+        ))]);
         let refused = HashMap::from([(
             "a".to_owned(),
             vec![ApiError::new("bind_refused", None, "no")],

@@ -14,10 +14,10 @@
 //! reached, everything stays installed and the zones are marked pending;
 //! [`Deployer::retry_pending`] finishes the job later.
 
-use crate::bind::{conf, query, rndc};
+use crate::bind::{conf, named_conf, query, rndc};
 use crate::check::{self, CheckError};
 use crate::config::Config;
-use crate::decide::{self, Commit, Disk, Held, Removal, Wanted, Warned, World, Write};
+use crate::decide::{self, Commit, Disk, Held, Removal, Wanted, Warned, Write, Zones};
 use crate::exec;
 use crate::fsutil;
 use crate::model::name::{self, Name};
@@ -103,17 +103,12 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DeployError + '_ {
 pub struct Deployer {
     pub config: Config,
     store: Store,
-    records: BTreeMap<String, ZoneRecord>,
-    /// Served domain → uuid.
-    served: HashMap<String, String>,
-    /// Uuids of held zones.
-    held: BTreeSet<String>,
+    /// Every zone's record and the indexes over them.
+    zones: Zones,
     /// Domains installed but not confirmed served. Kept in
     /// `state/pending.json` (one small file for the whole set) rather than
     /// in every zone's record, so confirming 10,000 zones writes one file.
     pending: BTreeSet<String>,
-    /// Domain → highest serial a deleted zone served under it.
-    floors: HashMap<String, u32>,
     /// Zones `named.conf` declares itself: domain → where.
     reserved: BTreeMap<String, String>,
     /// Told of each step of a batch: (step, done, total). The CLI draws a
@@ -133,7 +128,7 @@ impl std::fmt::Debug for Deployer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deployer")
             .field("config", &self.config)
-            .field("zones", &self.records.len())
+            .field("zones", &self.zones.records().len())
             .finish_non_exhaustive()
     }
 }
@@ -213,66 +208,44 @@ impl Deployer {
             );
         }
         clean_leftovers(&config.paths.zones);
-        let mut served = HashMap::new();
-        let mut held = BTreeSet::new();
-        let mut floors = archived_serials(&config.paths.zones);
-        for (uuid, r) in &records {
-            if let Some(d) = &r.deployed {
-                served.insert(d.domain.clone(), uuid.clone());
-            }
-            if r.is_held() {
-                held.insert(uuid.clone());
-            }
-            if let Some(a) = &r.archived {
-                let e = floors.entry(a.domain.clone()).or_insert(a.serial);
-                *e = serial::max(*e, a.serial);
-            }
-        }
+        let zones = Zones::new(records, archived_serials(&config.paths.zones));
         let pending = pending
             .into_iter()
-            .filter(|d| served.contains_key(d))
+            .filter(|d| zones.served_by(d).is_some())
             .collect();
-        Ok(Deployer {
+        let mut deployer = Deployer {
             config,
             store,
-            records,
-            served,
-            held,
+            zones,
             pending,
-            floors,
             reserved: BTreeMap::new(),
             on_progress: None,
             disk_read: RefCell::new(HashSet::new()),
             include_checked: false,
             dirty,
-        })
+        };
+        deployer.read_named_conf();
+        Ok(deployer)
     }
 
     /// Every zone's record, by uuid (deleted zones' too).
     pub fn records(&self) -> &BTreeMap<String, ZoneRecord> {
-        &self.records
+        self.zones.records()
     }
 
     /// What is remembered of a zone for folding its events.
     pub fn memory(&self, uuid: &str) -> Memory {
-        self.records
-            .get(uuid)
-            .map(|r| Memory {
-                zone: r.zone.clone(),
-                last_seq: r.last_seq,
-                recent_ids: r.recent_ids.clone(),
-            })
-            .unwrap_or_default()
+        self.zones.memory(uuid)
     }
 
     /// The desired zones (those not deleted).
     pub fn zone_count(&self) -> usize {
-        self.records.values().filter(|r| r.zone.is_some()).count()
+        self.records().values().filter(|r| r.zone.is_some()).count()
     }
 
     /// How many zones are held.
     pub fn held_count(&self) -> usize {
-        self.held.len()
+        self.zones.held_count()
     }
 
     /// Domains installed but not confirmed served.
@@ -280,10 +253,28 @@ impl Deployer {
         self.pending.iter().cloned().collect()
     }
 
-    /// Sets the zones `named.conf` declares itself (domain → where); a
-    /// customer zone of the same name is held, never given to `named`.
-    pub fn set_reserved(&mut self, reserved: BTreeMap<String, String>) {
-        self.reserved = reserved;
+    /// Reads the zones `named.conf` declares itself (`bind.named_conf`,
+    /// or `/etc/bind/named.conf` when it exists); a customer zone of the
+    /// same name is held, never given to `named`. Called at start and on
+    /// SIGHUP.
+    pub fn read_named_conf(&mut self) {
+        let default = Path::new("/etc/bind/named.conf");
+        let conf = match &self.config.bind.named_conf {
+            Some(p) => p.clone(),
+            None if default.is_file() => default.to_owned(),
+            None => return,
+        };
+        let argv = named_conf::argv(&self.config.bind.checkconf, &conf);
+        match exec::run(&argv) {
+            Ok(out) => {
+                let zones = named_conf::declared_zones(&out.stdout);
+                self.reserved = named_conf::foreign_zones(&zones, &self.config.paths.zones, &conf);
+                tracing::debug!(zones = self.reserved.len(), conf = %conf.display(), "zones named.conf declares");
+            }
+            Err(e) => {
+                tracing::warn!(conf = %conf.display(), error = %e, "cannot read named's configuration; its own zones are not known");
+            }
+        }
     }
 
     /// Writes again the zones of an interrupted install (see
@@ -293,7 +284,7 @@ impl Deployer {
             return Ok(Report::default());
         }
         let changes = self
-            .records
+            .records()
             .values()
             .filter(|r| {
                 r.deployed
@@ -312,7 +303,7 @@ impl Deployer {
     /// Every desired zone, wanted again as it is: after a configuration
     /// change, or for `rebuild`. `only`: these A-label domains.
     pub fn everything(&self, only: &BTreeSet<String>) -> Vec<Wanted> {
-        self.records
+        self.records()
             .values()
             .filter_map(|r| r.zone.as_ref())
             .filter(|z| {
@@ -328,6 +319,7 @@ impl Deployer {
     pub fn set_config(&mut self, config: Config) {
         self.config = config;
         self.include_checked = false;
+        self.read_named_conf();
     }
 
     /// Path of a domain's zone file.
@@ -353,14 +345,7 @@ impl Deployer {
         let started = Instant::now();
         let config_hash = render::config_hash(&self.config.render, &self.config.zone);
         let decision = {
-            let world = World {
-                records: &self.records,
-                served: &self.served,
-                held: &self.held,
-                reserved: &self.reserved,
-                floors: &self.floors,
-                dirty: &self.dirty,
-            };
+            let world = self.zones.world(&self.reserved, &self.dirty);
             let disk = ZonesDir {
                 dir: &self.config.paths.zones,
                 dirty: &self.dirty,
@@ -386,7 +371,7 @@ impl Deployer {
         self.progress(Step::Check, 0, total);
         let verdict = check::check(&self.config, &decision.writes)?;
         let checked_at = Instant::now();
-        let commit = decision.settle(&self.records, &verdict.refused, &HashMap::new());
+        let commit = decision.settle(self.records(), &verdict.refused, &HashMap::new());
         self.progress(Step::Install, 0, commit.install.len() as u64);
         let (mut report, reload) = self.carry_out(commit)?;
         let saved_at = Instant::now();
@@ -480,41 +465,21 @@ impl Deployer {
             warned: commit.warned,
             ..Report::default()
         };
-        // The indexes follow the records.
-        let mut set_changed = false;
         for r in &commit.archive {
-            if self.served.get(&r.domain) == Some(&r.uuid) {
-                self.served.remove(&r.domain);
-                self.pending.remove(&r.domain);
-                set_changed = true;
-            }
-            let e = self.floors.entry(r.domain.clone()).or_insert(r.serial);
-            *e = serial::max(*e, r.serial);
             report.deleted.push(r.domain.clone());
         }
-        let mut reload_known = Vec::new();
-        let mut fresh = Vec::new();
         for w in &commit.install {
-            if w.known {
-                reload_known.push(w.origin.clone());
-            } else {
-                fresh.push(w.origin.clone());
-                set_changed = true;
-            }
-            self.served.insert(w.domain().to_owned(), w.uuid.clone());
             self.pending.insert(w.domain().to_owned());
             report.written.push(Written {
                 domain: w.domain().to_owned(),
                 serial: w.serial,
             });
         }
-        for (uuid, record) in commit.records {
-            if record.is_held() {
-                self.held.insert(uuid.clone());
-            } else {
-                self.held.remove(&uuid);
-            }
-            self.records.insert(uuid, record);
+        let absorbed = self
+            .zones
+            .absorb(&commit.archive, &commit.install, commit.records);
+        for d in &absorbed.left {
+            self.pending.remove(d);
         }
         if !commit.install.is_empty() {
             self.save_pending()?;
@@ -536,16 +501,16 @@ impl Deployer {
         }
         // The include only changes with the set of zones (or at the first
         // batch, which makes sure it matches the records).
-        let include_changed = if set_changed || !self.include_checked {
+        let include_changed = if absorbed.set_changed || !self.include_checked {
             self.include_checked = true;
             self.write_include()?
         } else {
             false
         };
         let reload = Reload {
-            reconfig: include_changed || !fresh.is_empty(),
-            known: reload_known,
-            fresh,
+            reconfig: include_changed || !absorbed.fresh.is_empty(),
+            known: absorbed.known,
+            fresh: absorbed.fresh,
         };
         Ok((report, reload))
     }
@@ -585,8 +550,8 @@ impl Deployer {
     /// `taken`: another file of this batch takes the domain; the rename
     /// into place comes after this one.
     fn archive(&self, leaving: &Removal, taken: bool) -> Result<(), DeployError> {
-        let owner = self.served.get(&leaving.domain);
-        if owner.is_some_and(|o| *o != leaving.uuid) && !taken {
+        let owner = self.zones.served_by(&leaving.domain);
+        if owner.is_some_and(|o| o != leaving.uuid) && !taken {
             // Another zone already serves this domain: its file, not ours.
             return Ok(());
         }
@@ -615,10 +580,10 @@ impl Deployer {
     /// whether it did.
     fn write_include(&self) -> Result<bool, DeployError> {
         let stanzas: Vec<conf::Stanza> = self
-            .served
-            .keys()
+            .zones
+            .served_domains()
             .map(|domain| conf::Stanza {
-                domain: domain.clone(),
+                domain: domain.to_owned(),
                 file: self.zone_file(domain).to_string_lossy().into_owned(),
             })
             .collect();
@@ -677,8 +642,8 @@ impl Deployer {
             .pending
             .iter()
             .filter_map(|d| {
-                let uuid = self.served.get(d)?;
-                let serial = self.records.get(uuid)?.deployed.as_ref()?.serial;
+                let uuid = self.zones.served_by(d)?;
+                let serial = self.records().get(uuid)?.deployed.as_ref()?.serial;
                 Some((d.clone(), serial))
             })
             .collect();

@@ -4,5 +4,6 @@
 
 pub mod checkzone;
 pub mod conf;
+pub mod named_conf;
 pub mod query;
 pub mod rndc;
