@@ -708,10 +708,15 @@ impl Deployer {
         path: &Path,
     ) -> Result<HashMap<Name, Vec<String>>, DeployError> {
         let origin = &r.candidate.valid.origin;
-        let argv = checkzone::argv(&self.config.bind.checkzone, origin, path);
+        let argv = checkzone::argv(
+            &self.config.bind.checkzone,
+            origin,
+            path,
+            self.config.zone.strict,
+        );
         let output = exec::run(&argv).map_err(DeployError::Check)?;
         match checkzone::interpret(origin, r.serial, output) {
-            Ok(()) => Ok(HashMap::new()),
+            Ok(_warnings) => Ok(HashMap::new()),
             Err(ToolError::Failed(f)) => Ok(HashMap::from([(
                 origin.clone(),
                 f.output
@@ -739,13 +744,16 @@ impl Deployer {
         let parts = (rendered.len() / PER_PROCESS_MIN).clamp(1, cores);
         let chunk = rendered.len().div_ceil(parts);
         let (checkconf, zones_dir) = (&self.config.bind.checkconf, &self.config.paths.zones);
+        let strict = self.config.zone.strict;
         let results: Vec<Result<HashMap<Name, Vec<String>>, DeployError>> =
             std::thread::scope(|s| {
                 let handles: Vec<_> = rendered
                     .chunks(chunk)
                     .zip(files.chunks(chunk))
                     .enumerate()
-                    .map(|(n, (r, f))| s.spawn(move || check_part(checkconf, zones_dir, n, r, f)))
+                    .map(|(n, (r, f))| {
+                        s.spawn(move || check_part(checkconf, zones_dir, strict, n, r, f))
+                    })
                     .collect();
                 handles
                     .into_iter()
@@ -951,6 +959,7 @@ impl Deployer {
 fn check_part(
     checkconf: &Path,
     zones_dir: &Path,
+    strict: bool,
     part: usize,
     rendered: &[Rendered],
     files: &[(PathBuf, &[u8])],
@@ -964,7 +973,8 @@ fn check_part(
         })
         .collect();
     let conf_path = zones_dir.join(format!(".check.{}.{part}.conf", std::process::id()));
-    fs::write(&conf_path, conf::check_conf(zones_dir, &stanzas)).map_err(io_err(&conf_path))?;
+    fs::write(&conf_path, conf::check_conf(zones_dir, &stanzas, strict))
+        .map_err(io_err(&conf_path))?;
     let argv = checkzone::checkconf_argv(checkconf, &conf_path);
     let output = exec::run(&argv);
     let _ = fs::remove_file(&conf_path);
@@ -975,7 +985,7 @@ fn check_part(
         .map(|(r, s)| (r.candidate.valid.origin.clone(), (s.file.clone(), r.serial)))
         .collect();
     match checkzone::interpret_batch(&output, &expected) {
-        Some(problems) => Ok(problems),
+        Some(verdict) => Ok(verdict.problems),
         None => Err(DeployError::Check(ToolError::failed(
             output,
             "failed without naming a zone",

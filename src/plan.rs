@@ -121,6 +121,7 @@ mod tests {
         let defaults = ZoneDefaults {
             default_ttl: 3600,
             nameservers: vec![crate::model::name::parse_domain("ns1.example.net").unwrap()],
+            strict: false,
         };
         let valid = validate(&zone, &defaults).unwrap();
         Candidate {

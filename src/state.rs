@@ -279,6 +279,7 @@ mod tests {
         ZoneDefaults {
             default_ttl: 3600,
             nameservers: vec![parse_domain("ns1.example.net").unwrap()],
+            strict: false,
         }
     }
 
