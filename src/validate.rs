@@ -1109,3 +1109,202 @@ fn check_targets(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::name::parse_domain;
+
+    fn record(uuid: &str, rtype: &str, name: &str, value: &str, priority: Option<i64>) -> Record {
+        Record {
+            uuid: uuid.to_owned(),
+            record_type: rtype.to_owned(),
+            name: name.to_owned(),
+            value: Some(value.to_owned()),
+            ttl: Some(3600),
+            priority,
+            created_at: None,
+        }
+    }
+
+    fn zone(records: Vec<Record>) -> Zone {
+        Zone {
+            uuid: "zone-1".to_owned(),
+            domain: "example.com".to_owned(),
+            created_at: None,
+            records,
+        }
+    }
+
+    fn defaults(strict: bool) -> ZoneDefaults {
+        ZoneDefaults {
+            default_ttl: 3600,
+            nameservers: vec![parse_domain("ns1.example.net").unwrap()],
+            strict,
+        }
+    }
+
+    /// The API's 400 rules: the field named, the record attributed.
+    #[test]
+    fn malformed_records_name_their_field() {
+        let origin = parse_domain("example.com").unwrap();
+        let cases = [
+            (record("r", "A", "www", "192.0.2.300", None), "value"),
+            (record("r", "AAAA", "www", "2001:db8::1/64", None), "value"),
+            (record("r", "MX", "@", "mail.example.net", None), "priority"),
+            (
+                record("r", "MX", "@", "mail.example.net", Some(70_000)),
+                "priority",
+            ),
+            (record("r", "MX", "@", "192.0.2.1", Some(10)), "value"),
+            (record("r", "NS", "sub", "192.0.2.1.", None), "value"),
+            (record("r", "CNAME", "www", "192.0.2.1", None), "value"),
+            (record("r", "SRV", "_s._tcp", "5 5060", Some(1)), "value"),
+            (
+                record("r", "SRV", "_s._tcp", "5 99999 h.example", Some(1)),
+                "value",
+            ),
+            (record("r", "CAA", "@", "0 issue \"open", None), "value"),
+            (record("r", "SPF", "@", "v=spf1", None), "record_type"),
+            (
+                record("r", "A", "www.example.net.", "192.0.2.1", None),
+                "name",
+            ),
+            (record("bad uuid", "A", "www", "192.0.2.1", None), "uuid"),
+        ];
+        for (rec, field) in cases {
+            let errors = record_well_formed(&rec, &origin).unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.field.as_deref() == Some(field)
+                        && e.record.as_deref() == Some(&rec.uuid)),
+                "{rec:?}: {errors:?}"
+            );
+        }
+        let mut ttl = record("r", "A", "www", "192.0.2.1", None);
+        ttl.ttl = Some(MAX_TTL + 1);
+        let errors = record_well_formed(&ttl, &origin).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("ttl"));
+    }
+
+    /// check-names and NS at a wildcard are named's rules: well-formed for
+    /// the API, refused by `validate` (the zone is held).
+    #[test]
+    fn named_rules_are_not_the_apis() {
+        let cases = [
+            (record("r", "A", "_x", "192.0.2.1", None), "name"),
+            (record("r", "MX", "_x", "mail.example.net", Some(1)), "name"),
+            (
+                record("r", "MX", "@", "_mail.example.net", Some(1)),
+                "value",
+            ),
+            (
+                record("r", "SRV", "_s._tcp", "0 1 -h.example.net", Some(1)),
+                "value",
+            ),
+            (record("r", "NS", "sub", "ns_1.example.net", None), "value"),
+            (record("r", "NS", "*", "ns.example.net", None), "name"),
+        ];
+        for (rec, field) in cases {
+            let z = zone(vec![rec]);
+            assert_eq!(zone_well_formed(&z), Ok(()), "{z:?}");
+            let errors = validate(&z, &defaults(false)).unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .all(|e| e.field.as_deref() == Some(field) && e.record.as_deref() == Some("r")),
+                "{errors:?}"
+            );
+            assert!(validate_unchecked(&z, &defaults(false)).is_ok());
+        }
+    }
+
+    /// The API's own example zone is served, with named's warning; strict
+    /// refuses it.
+    #[test]
+    fn api_example_is_served_with_a_warning() {
+        let z = zone(vec![
+            record("rec-001", "A", "@", "192.0.2.1", None),
+            record("rec-002", "MX", "@", "mail.example.com", Some(10)),
+        ]);
+        let served = validate(&z, &defaults(false)).unwrap();
+        assert_eq!(served.warnings.len(), 1, "{:?}", served.warnings);
+        let w = &served.warnings[0];
+        assert_eq!(w.record.as_deref(), Some("rec-002"));
+        assert_eq!(w.field.as_deref(), Some("value"));
+        assert!(w.detail.contains("has no address records"), "{w:?}");
+        let refused = validate(&z, &defaults(true)).unwrap_err();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].record.as_deref(), Some("rec-002"));
+    }
+
+    /// An apex NS target inside the zone needs an address whether the API
+    /// or the configuration put it there.
+    #[test]
+    fn apex_ns_without_address_is_refused() {
+        let user = zone(vec![record("r", "NS", "@", "ns.example.com", None)]);
+        let errors = validate(&user, &defaults(false)).unwrap_err();
+        assert_eq!(errors[0].record.as_deref(), Some("r"));
+        let mut platform = defaults(false);
+        platform.nameservers = vec![parse_domain("ns1.example.com").unwrap()];
+        let errors = validate(&zone(vec![]), &platform).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("nameservers"));
+        assert_eq!(errors[0].record, None);
+    }
+
+    #[test]
+    fn blanks_between_fields_are_layout() {
+        let origin = parse_domain("example.com").unwrap();
+        let srv = record(
+            "r",
+            "SRV",
+            "_x._tcp",
+            "  5   5222   xmpp.example.net  ",
+            Some(5),
+        );
+        let rr = validate_record(&srv, &origin, 3600).unwrap();
+        assert_eq!(
+            rr.data,
+            RData::Srv {
+                priority: 5,
+                weight: 5,
+                port: 5222,
+                target: parse_domain("xmpp.example.net").unwrap(),
+            }
+        );
+        let mx = record("r", "MX", "@", "\tmail.example.net  ", Some(1));
+        let rr = validate_record(&mx, &origin, 3600).unwrap();
+        assert_eq!(
+            rr.data.target(),
+            Some(&parse_domain("mail.example.net").unwrap())
+        );
+        let caa = record("r", "CAA", "@", " 0  issue   \"ca.example\" ", None);
+        let rr = validate_record(&caa, &origin, 3600).unwrap();
+        assert_eq!(
+            rr.data,
+            RData::Caa {
+                flags: 0,
+                tag: "issue".to_owned(),
+                value: b"ca.example".to_vec(),
+            }
+        );
+        // A newline is not a blank: it stays part of the target and fails.
+        let nl = record("r", "SRV", "_x._tcp", "5 5222 xmpp.example.net\n", Some(5));
+        assert!(validate_record(&nl, &origin, 3600).is_err());
+    }
+
+    #[test]
+    fn zone_rules() {
+        let mut z = zone(vec![
+            record("r", "A", "a", "192.0.2.1", None),
+            record("r", "A", "b", "192.0.2.2", None),
+        ]);
+        let errors = zone_well_formed(&z).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("uuid"));
+        z.records.clear();
+        z.domain = "bad domain".to_owned();
+        let errors = zone_well_formed(&z).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("domain"));
+    }
+}
