@@ -3,7 +3,10 @@
 //! it, and loaded as a primary zone into one real private `named` with its
 //! default options. The agent's verdict (served, or refused and so held)
 //! must equal `named`'s, and every warning `named` logs for a zone must
-//! have a matching agent warning.
+//! have a matching agent warning. The agent's own checks before it installs
+//! a file (`named-checkzone` with the default flags, and the batch
+//! `named-checkconf -z` of [`conf::check_conf`]) must reach `named`'s
+//! verdict too, with as many warnings as `named` logged.
 //!
 //! Zones the agent refuses are rendered through
 //! [`validate::validate_unchecked`]: the same assembly with the servability
@@ -14,15 +17,17 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs;
 use std::time::{Duration, Instant};
 use support::named::PrivateNamed;
+use zoneagent::bind::checkzone;
 use zoneagent::bind::conf::{self, Stanza};
 use zoneagent::config::Config;
 use zoneagent::error::ApiError;
-use zoneagent::model::name::parse_domain;
+use zoneagent::exec;
+use zoneagent::model::name::{Name, parse_domain};
 use zoneagent::model::zone::decode_zone;
 use zoneagent::render;
 use zoneagent::validate::{self, ZoneDefaults};
@@ -414,6 +419,8 @@ const CASES: &[Case] = &[
 /// A case after the agent has judged it.
 struct Judged {
     domain: String,
+    origin: Name,
+    file: std::path::PathBuf,
     expect: Expect,
     /// `Ok(warnings)` or `Err(refusals)`, from [`validate::validate`].
     agent: Result<Vec<ApiError>, Vec<ApiError>>,
@@ -530,11 +537,14 @@ fn agent_and_named_agree_on_what_is_served() {
         };
         let file = zones_dir.join(format!("{domain}.zone"));
         fs::write(&file, render::render(&valid, &base.render, SERIAL)).expect("write zone");
+        let file = fs::canonicalize(&file).expect("zone file path");
         stanzas.push(Stanza {
             domain: domain.clone(),
             file: file.display().to_string(),
         });
         judged.push(Judged {
+            origin: valid.origin.clone(),
+            file,
             domain,
             expect: case.expect,
             agent,
@@ -634,11 +644,83 @@ fn agent_and_named_agree_on_what_is_served() {
             }
         }
     }
+    tools_agree_with_named(&judged, &log, tmp.path(), &mut failures);
     assert!(failures.is_empty(), "agent and named disagree:\n{failures}");
     for kind in ["served", "warned", "refused"] {
         assert!(
             seen.get(kind).copied().unwrap_or(0) >= 5,
             "the table needs zones of every kind; {kind}: {seen:?}"
         );
+    }
+}
+
+/// The agent's own pre-install checks, `named-checkzone` with the default
+/// flags and the batch `named-checkconf -z` over [`conf::check_conf`],
+/// must give `named`'s verdict on every file, and their warnings must be
+/// the ones `named` logged.
+fn tools_agree_with_named(
+    judged: &[Judged],
+    log: &str,
+    dir: &std::path::Path,
+    failures: &mut String,
+) {
+    let stanzas: Vec<Stanza> = judged
+        .iter()
+        .map(|j| Stanza {
+            domain: j.domain.clone(),
+            file: j.file.display().to_string(),
+        })
+        .collect();
+    let conf_path = dir.join("check.conf");
+    fs::write(&conf_path, conf::check_conf(dir, &stanzas, false)).expect("write check conf");
+    let output = exec::run(&checkzone::checkconf_argv(
+        std::path::Path::new("named-checkconf"),
+        &conf_path,
+    ))
+    .expect("named-checkconf runs (install bind9-utils)");
+    let files: HashMap<Name, (String, u32)> = judged
+        .iter()
+        .map(|j| (j.origin.clone(), (j.file.display().to_string(), SERIAL)))
+        .collect();
+    let batch = checkzone::interpret_batch(&output, &files)
+        .unwrap_or_else(|| panic!("named-checkconf failed without naming a zone: {output:?}"));
+    for j in judged {
+        let served = named_loaded(log, &j.domain) == Some(true);
+        let named_count = if served {
+            named_warnings(log, &j.domain).len()
+        } else {
+            0
+        };
+        let argv = checkzone::argv(
+            std::path::Path::new("named-checkzone"),
+            &j.origin,
+            &j.file,
+            false,
+        );
+        let one = exec::run(&argv).expect("named-checkzone runs (install bind9-utils)");
+        let single = checkzone::interpret(&j.origin, SERIAL, one);
+        let in_batch = !batch.problems.contains_key(&j.origin);
+        let batch_warnings = batch.warnings.get(&j.origin).map_or(0, Vec::len);
+        if single.is_ok() != served || in_batch != served {
+            let _ = writeln!(
+                failures,
+                "{}: named served={served}, named-checkzone passed={}, named-checkconf \
+                 passed={in_batch}: {single:?} {:?}",
+                j.domain,
+                single.is_ok(),
+                batch.problems.get(&j.origin)
+            );
+        }
+        if let Ok(w) = &single
+            && (w.len() != named_count || batch_warnings != named_count)
+        {
+            let _ = writeln!(
+                failures,
+                "{}: named logged {named_count} warning(s), named-checkzone {} ({w:?}), \
+                 named-checkconf {batch_warnings}",
+                j.domain,
+                w.len()
+            );
+        }
     }
 }

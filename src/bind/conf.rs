@@ -102,4 +102,29 @@ zone \"b.test\" {\n\ttype primary;\n\tfile \"/z/b.test.zone\";\n\tallow-transfer
         let bare = include_file(&zones[..1], "");
         assert!(bare.ends_with("file \"/z/b.test.zone\";\n};\n"), "{bare}");
     }
+
+    #[test]
+    fn check_conf_states_named_defaults_or_strict() {
+        let zones = [Stanza {
+            domain: "a.test".into(),
+            file: "/z/a.test.zone".into(),
+        }];
+        let plain = check_conf(Path::new("/z"), &zones, false);
+        for option in [
+            "check-names primary fail;",
+            "check-mx warn;",
+            "check-mx-cname warn;",
+        ] {
+            assert!(plain.contains(option), "{option}: {plain}");
+        }
+        let strict = check_conf(Path::new("/z"), &zones, true);
+        for option in [
+            "check-mx fail;",
+            "check-mx-cname fail;",
+            "check-srv-cname fail;",
+        ] {
+            assert!(strict.contains(option), "{option}: {strict}");
+        }
+        assert!(plain.contains("zone \"a.test\""), "{plain}");
+    }
 }
