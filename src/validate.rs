@@ -80,8 +80,10 @@ pub struct ValidatedZone {
     /// Sorted by owner (DNSSEC canonical order), then type; the apex NS
     /// RRset, including the platform's nameservers, is always present.
     pub rrsets: Vec<RrSet>,
-    /// Problems that were resolved rather than refused (differing TTLs in an
-    /// RRset, exact duplicates), in the API's error shape.
+    /// What `named` loads but warns about (in its words: `has no address
+    /// records`, `is a CNAME (illegal)`, `has no REQUIRED GLUE`), and what
+    /// was resolved rather than refused (differing TTLs in an RRset, exact
+    /// duplicates), in the API's error shape with `field` and record uuid.
     pub warnings: Vec<ApiError>,
 }
 
@@ -268,8 +270,9 @@ pub struct Rr {
     pub data: RData,
 }
 
-/// Parses one record that satisfies [`record_well_formed`]; returns every
-/// problem in it. `default_ttl` is used when the record gives none.
+/// Parses one record by the API's 400 rules (what [`record_well_formed`]
+/// checks); returns every problem in it. `default_ttl` is used when the
+/// record gives none.
 pub fn validate_record(
     record: &Record,
     origin: &Name,
