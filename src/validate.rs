@@ -819,7 +819,8 @@ fn check_cnames(
             errors.push(
                 ApiError::validation(
                     "name",
-                    "a CNAME is not allowed at the zone apex, which always has SOA and NS records",
+                    "a CNAME is not allowed at the zone apex, which always has SOA and NS records; \
+                     named refuses the zone (CNAME and other data)",
                 )
                 .in_record(uuid),
             );
@@ -830,7 +831,10 @@ fn check_cnames(
                 errors.push(
                     ApiError::validation(
                         "name",
-                        format!("`{shown}` already has a CNAME; a name can have only one"),
+                        format!(
+                            "`{shown}` already has a CNAME; a name can have only one; named \
+                             refuses the zone (multiple RRs of singleton type)"
+                        ),
                     )
                     .in_record(uuid),
                 );
@@ -846,7 +850,8 @@ fn check_cnames(
                 ApiError::validation(
                     "name",
                     format!(
-                        "`{shown}` has {} records, so it cannot have a CNAME too (RFC 1034 §3.6.2)",
+                        "`{shown}` has {} records, so it cannot have a CNAME too (RFC 1034 \
+                         §3.6.2); named refuses the zone (CNAME and other data)",
                         others.join(", ")
                     ),
                 )

@@ -6,7 +6,8 @@
 //! have a matching agent warning. The agent's own checks before it installs
 //! a file (`named-checkzone` with the default flags, and the batch
 //! `named-checkconf -z` of [`conf::check_conf`]) must reach `named`'s
-//! verdict too, with as many warnings as `named` logged.
+//! verdict too, with as many warnings as `named` logged; and a zone that
+//! `[validate] strict` accepts must pass the strict flags.
 //!
 //! Zones the agent refuses are rendered through
 //! [`validate::validate_unchecked`]: the same assembly with the servability
@@ -424,6 +425,8 @@ struct Judged {
     expect: Expect,
     /// `Ok(warnings)` or `Err(refusals)`, from [`validate::validate`].
     agent: Result<Vec<ApiError>, Vec<ApiError>>,
+    /// Whether `[validate] strict` accepts the zone too.
+    strict_ok: bool,
 }
 
 fn fill(text: &str, domain: &str) -> String {
@@ -486,6 +489,20 @@ fn named_warnings<'l>(log: &'l str, domain: &str) -> Vec<&'l str> {
         .collect()
 }
 
+/// Why named refused a zone, in its words: what follows `failed: ` in
+/// `loading from master file … failed: REASON`, or the phrase of an
+/// integrity check.
+fn named_reason<'l>(lines: &[&'l str]) -> Option<&'l str> {
+    lines
+        .iter()
+        .find_map(|l| l.split_once(" failed: ").map(|(_, r)| r.trim()))
+        .or_else(|| {
+            lines
+                .iter()
+                .find_map(|l| NAMED_PHRASES.iter().copied().find(|p| l.contains(p)))
+        })
+}
+
 /// Whether an agent warning says what a named warning line says: the same
 /// target (named quotes it as `'name'`) and named's own phrase.
 fn matches(named: &str, agent: &ApiError) -> bool {
@@ -526,6 +543,14 @@ fn agent_and_named_agree_on_what_is_served() {
             strict: false,
             ..base.zone.clone()
         };
+        let strict_ok = validate::validate(
+            &zone,
+            &ZoneDefaults {
+                strict: true,
+                ..defaults.clone()
+            },
+        )
+        .is_ok();
         let (agent, valid) = match validate::validate(&zone, &defaults) {
             Ok(v) => (Ok(v.warnings.clone()), v),
             Err(refused) => {
@@ -548,6 +573,7 @@ fn agent_and_named_agree_on_what_is_served() {
             domain,
             expect: case.expect,
             agent,
+            strict_ok,
         });
     }
     let include = tmp.path().join("zones.conf");
@@ -619,6 +645,17 @@ fn agent_and_named_agree_on_what_is_served() {
                 }
             }
             (Err(refused), false) => {
+                let lines = zone_lines(&log, &j.domain);
+                if let Some(reason) = named_reason(&lines)
+                    && !refused.iter().any(|e| e.detail.contains(reason))
+                {
+                    let _ = writeln!(
+                        failures,
+                        "{}: named refused it for `{reason}`, which no agent refusal says: \
+                         {refused:#?}",
+                        j.domain
+                    );
+                }
                 if refused.iter().any(|e| e.field.is_none()) {
                     let _ = writeln!(
                         failures,
@@ -710,6 +747,23 @@ fn tools_agree_with_named(
                 single.is_ok(),
                 batch.problems.get(&j.origin)
             );
+        }
+        if j.strict_ok {
+            // What strict validation accepts, the strict flags pass.
+            let argv = checkzone::argv(
+                std::path::Path::new("named-checkzone"),
+                &j.origin,
+                &j.file,
+                true,
+            );
+            let strict = exec::run(&argv).expect("named-checkzone runs");
+            if let Err(e) = checkzone::interpret(&j.origin, SERIAL, strict) {
+                let _ = writeln!(
+                    failures,
+                    "{}: strict validation accepts it, strict named-checkzone does not: {e}",
+                    j.domain
+                );
+            }
         }
         if let Ok(w) = &single
             && (w.len() != named_count || batch_warnings != named_count)
