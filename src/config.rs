@@ -64,6 +64,16 @@ pub struct RawConfig {
     pub socket: RawSocket,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub validate: RawValidate,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValidate {
+    /// Refuse zones that `named` serves with a warning (see
+    /// [`ZoneDefaults::strict`]).
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -399,6 +409,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         zone: ZoneDefaults {
             default_ttl,
             nameservers,
+            strict: raw.validate.strict.unwrap_or(false),
         },
         serial: raw.zone.serial.unwrap_or_default(),
         zone_options,
@@ -440,6 +451,21 @@ mod tests {
         assert_eq!(c.zone.nameservers.len(), 2);
         assert_eq!(c.serial, SerialPolicy::Date);
         assert_eq!(c.bind.rndc, ["rndc"]);
+        assert!(!c.zone.strict);
+    }
+
+    #[test]
+    fn validate_table() {
+        assert!(parse("[validate]\nstrict = true").unwrap().zone.strict);
+        assert!(!parse("[validate]\nstrict = false").unwrap().zone.strict);
+        let err = parse("[validate]\nstrictness = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("strictness"), "{err}");
+        let err = parse("[validate]\nstrict = \"yes\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("strict"), "{err}");
     }
 
     #[test]

@@ -371,7 +371,7 @@ impl Deployer {
         self.progress(Step::Check, 0, total);
         let verdict = check::check(&self.config, &decision.writes)?;
         let checked_at = Instant::now();
-        let commit = decision.settle(self.records(), &verdict.refused, &HashMap::new());
+        let commit = decision.settle(self.records(), &verdict.refused, &verdict.warnings);
         self.progress(Step::Install, 0, commit.install.len() as u64);
         let (mut report, reload) = self.carry_out(commit)?;
         let saved_at = Instant::now();
