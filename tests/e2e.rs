@@ -149,15 +149,97 @@ fn invalid_zone_in_dump_is_reported_and_others_deploy() {
     let env = Env::new("");
     let dump = json!([
         zone("good", "good.test", &[("A", "@", "192.0.2.1")]),
-        zone("bad", "bad.test", &[("MX", "@", "mail_1.example.net")]),
+        zone("held", "held.test", &[("MX", "@", "mail_1.example.net")]),
+        zone("bad", "bad.test", &[("A", "@", "192.0.2.300")]),
     ]);
     let out = env.import(&dump);
+    // The malformed zone makes it invalid input; the held one is held.
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.test") && err.contains("value"), "{err}");
+    assert!(err.contains("held: ") && err.contains("held.test"), "{err}");
     let s = env.state_serial("good.test").unwrap();
     assert!(env.served("good.test", s));
+    assert!(!env.zone_file("held.test").exists());
     assert!(!env.zone_file("bad.test").exists());
+    // The held zone's desired state is kept; the malformed one is not.
+    let status: serde_json::Value =
+        serde_json::from_slice(&env.run(&["status", "--json"]).stdout).unwrap();
+    let held: Vec<&serde_json::Value> = status["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|z| z["state"] == "held")
+        .collect();
+    assert_eq!(held.len(), 1, "{status}");
+    assert_eq!(held[0]["domain"], "held.test");
+    assert_eq!(held[0]["errors"][0]["record"], "held-r0");
+    // Without the malformed zone, a held zone alone exits 3.
+    let out = env.import(&json!([
+        zone("good", "good.test", &[("A", "@", "192.0.2.1")]),
+        zone("held", "held.test", &[("MX", "@", "mail_1.example.net")]),
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+}
+
+/// The API's own zone detail example is served, with a warning about the
+/// MX target that has no address.
+#[test]
+fn the_api_example_zone_is_served_with_a_warning() {
+    let env = Env::new("");
+    let example = fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/render/api-spec-example/zone.json"),
+    )
+    .unwrap();
+    let zone: serde_json::Value = serde_json::from_str(&example).unwrap();
+    let render = env
+        .command(&["render", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(example.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(render.status.code(), Some(0), "{}", show(&render));
+    assert!(String::from_utf8_lossy(&render.stdout).contains("MX\t10 mail.example.com."));
+    assert!(String::from_utf8_lossy(&render.stderr).contains("mail.example.com"));
+    let out = env.import(&json!([zone]));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "), "{}", show(&out));
+    assert_eq!(
+        env.named.query("example.com", "MX"),
+        ["10 mail.example.com."]
+    );
+}
+
+/// An MX whose in-zone target has no address yet, then the address, in
+/// separate batches: both end served, nothing fails.
+#[test]
+fn mx_then_its_address_in_separate_batches_are_both_served() {
+    let env = Env::new("");
+    let spool = env.spool();
+    let submit = |v: serde_json::Value| {
+        let s = zoneagent::spool::Spool::open(&spool, 1 << 20).unwrap();
+        s.submit(v.to_string().as_bytes()).unwrap();
+    };
+    submit(json!({"id": "e1", "seq": 1, "type": "zone.created",
+        "zone": {"uuid": "z", "domain": "mx.test"}}));
+    submit(json!({"id": "e2", "seq": 2, "type": "record.created", "zone_uuid": "z",
+        "record": {"uuid": "r-mx", "record_type": "MX", "name": "@",
+                   "value": "mail.mx.test", "priority": 10}}));
+    assert_eq!(env.run(&["run", "--once"]).status.code(), Some(0));
+    submit(json!({"id": "e3", "seq": 3, "type": "record.created", "zone_uuid": "z",
+        "record": {"uuid": "r-a", "record_type": "A", "name": "mail", "value": "192.0.2.25"}}));
+    let out = env.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(env.named.query("mx.test", "MX"), ["10 mail.mx.test."]);
+    assert_eq!(env.named.query("mail.mx.test", "A"), ["192.0.2.25"]);
+    assert!(list(&spool.join("failed")).is_empty());
 }
 
 #[test]

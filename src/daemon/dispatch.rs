@@ -193,22 +193,12 @@ fn zone_events(
     stats: &mut Stats,
 ) -> Result<(), DispatchError> {
     let events: Vec<&Event> = items.iter().map(|i| &i.event).collect();
-    let by_zone = state::group_by_zone(&events);
-    let mut fates: Vec<Option<Fate>> = vec![None; items.len()];
-    let mut changes = Vec::new();
-    for (uuid, positions) in &by_zone {
+    let batch = state::fold_batch(&events, |uuid| {
         crate::progress::beat();
-        let memory = deployer.memory(uuid);
-        let list: Vec<&Event> = positions.iter().map(|p| events[*p]).collect();
-        let (zone_fates, folded) = state::fold(&memory, &list);
-        for (p, fate) in positions.iter().zip(zone_fates) {
-            fates[*p] = Some(fate);
-        }
-        if let Some(c) = state::wanted(uuid, folded) {
-            changes.push(c);
-        }
-    }
-    let report = deployer.apply(changes, Options::default(), now)?;
+        deployer.memory(uuid)
+    });
+    let fates = batch.fates;
+    let report = deployer.apply(batch.changes, Options::default(), now)?;
     count(&report, stats);
     for (item, fate) in items.iter_mut().zip(fates) {
         item.fate = fate;
