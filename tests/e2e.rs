@@ -210,7 +210,11 @@ fn the_api_example_zone_is_served_with_a_warning() {
     assert!(String::from_utf8_lossy(&render.stderr).contains("mail.example.com"));
     let out = env.import(&json!([zone]));
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning: "),
+        "{}",
+        show(&out)
+    );
     assert_eq!(
         env.named.query("example.com", "MX"),
         ["10 mail.example.com."]
@@ -229,12 +233,16 @@ fn mx_then_its_address_in_separate_batches_are_both_served() {
     };
     submit(json!({"id": "e1", "seq": 1, "type": "zone.created",
         "zone": {"uuid": "z", "domain": "mx.test"}}));
-    submit(json!({"id": "e2", "seq": 2, "type": "record.created", "zone_uuid": "z",
+    submit(
+        json!({"id": "e2", "seq": 2, "type": "record.created", "zone_uuid": "z",
         "record": {"uuid": "r-mx", "record_type": "MX", "name": "@",
-                   "value": "mail.mx.test", "priority": 10}}));
+                   "value": "mail.mx.test", "priority": 10}}),
+    );
     assert_eq!(env.run(&["run", "--once"]).status.code(), Some(0));
-    submit(json!({"id": "e3", "seq": 3, "type": "record.created", "zone_uuid": "z",
-        "record": {"uuid": "r-a", "record_type": "A", "name": "mail", "value": "192.0.2.25"}}));
+    submit(
+        json!({"id": "e3", "seq": 3, "type": "record.created", "zone_uuid": "z",
+        "record": {"uuid": "r-a", "record_type": "A", "name": "mail", "value": "192.0.2.25"}}),
+    );
     let out = env.run(&["run", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(env.named.query("mx.test", "MX"), ["10 mail.mx.test."]);
@@ -373,4 +381,75 @@ fn a_batch_checker_that_fails_namelessly_falls_back_to_one_check_per_zone() {
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(env.named.query("a.test", "A"), ["192.0.2.1"]);
     assert_eq!(env.named.query("b.test", "A"), ["192.0.2.2"]);
+}
+
+/// A zone deleted and its domain created again under another uuid, in one
+/// pass: the new zone is served, also after a restart of `named` (the old
+/// zone's file used to be archived after the new one was installed).
+#[test]
+fn delete_and_recreate_a_domain_in_one_pass_serves_the_new_zone() {
+    let mut env = Env::new("");
+    let spool = env.spool();
+    let submit = |v: serde_json::Value| {
+        let s = zoneagent::spool::Spool::open(&spool, 1 << 20).unwrap();
+        s.submit(v.to_string().as_bytes()).unwrap();
+    };
+    submit(json!({"id": "e1", "type": "zone.snapshot",
+        "zone": zone("zone-old", "victim.test", &[("A", "www", "192.0.2.1")])}));
+    assert_eq!(env.run(&["run", "--once"]).status.code(), Some(0));
+    let old = env.state_serial("victim.test").unwrap();
+    submit(json!({"id": "e2", "type": "zone.deleted", "zone_uuid": "zone-old"}));
+    submit(json!({"id": "e3", "type": "zone.snapshot",
+        "zone": zone("zone-new", "victim.test", &[("A", "www", "192.0.2.99")])}));
+    let out = env.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = fs::read_to_string(env.zone_file("victim.test")).unwrap();
+    assert!(text.contains("zone zone-new"), "{text}");
+    let new = zoneagent::deploy::soa_serial(&text).unwrap();
+    assert!(zoneagent::serial::Serial(new) > zoneagent::serial::Serial(old));
+    assert_eq!(env.named.query("www.victim.test", "A"), ["192.0.2.99"]);
+    env.named.restart();
+    assert_eq!(env.named.query("www.victim.test", "A"), ["192.0.2.99"]);
+    // A domain that moves from one uuid to another in one pass, the same.
+    submit(json!({"id": "e4", "type": "zone.deleted", "zone_uuid": "zone-new"}));
+    submit(json!({"id": "e5", "type": "zone.snapshot",
+        "zone": zone("zone-third", "victim.test", &[("A", "www", "192.0.2.3")])}));
+    assert_eq!(env.run(&["run", "--once"]).status.code(), Some(0));
+    env.named.restart();
+    assert_eq!(env.named.query("www.victim.test", "A"), ["192.0.2.3"]);
+}
+
+/// A customer zone named like a zone `named.conf` declares itself is held,
+/// never written into the include: `named` still restarts and keeps the
+/// operator's zone.
+#[test]
+fn a_zone_named_conf_declares_is_never_taken() {
+    let mut env = Env::new("");
+    let ops_file = env.named.dir().join("ops.test.zone");
+    fs::write(
+        &ops_file,
+        "$TTL 300\n@ IN SOA ns.ops.test. h.ops.test. 7 1 1 1 1\n@ IN NS ns.ops.test.\nns IN A 192.0.2.53\nwww IN A 192.0.2.7\n",
+    )
+    .unwrap();
+    let conf = env.named.dir().join("named.conf");
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!(
+        "zone \"ops.test\" {{ type primary; file {}; }};\n",
+        serde_json::to_string(&ops_file.to_string_lossy()).unwrap()
+    ));
+    fs::write(&conf, text).unwrap();
+    env.named.restart();
+    let out = env.import(&json!([
+        zone("customer", "ops.test", &[("A", "www", "192.0.2.66")]),
+        zone("good", "good.test", &[("A", "www", "192.0.2.1")]),
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("named's own"));
+    let include = fs::read_to_string(env.root.join("named.conf.zoneagent")).unwrap();
+    assert!(!include.contains("ops.test"), "{include}");
+    assert!(include.contains("good.test"), "{include}");
+    assert_eq!(env.named.query("www.ops.test", "A"), ["192.0.2.7"]);
+    env.named.restart();
+    assert_eq!(env.named.query("www.good.test", "A"), ["192.0.2.1"]);
+    assert_eq!(env.named.query("www.ops.test", "A"), ["192.0.2.7"]);
 }

@@ -30,7 +30,12 @@ const POOL: [(&str, &str, &str, &[&str]); 7] = [
     ("a-mail", "A", "mail", &["192.0.2.25"]),
     ("txt", "TXT", "@", &["v=spf1 -all", "hello"]),
     ("a-bad", "A", "_bad", &["192.0.2.9"]),
-    ("srv", "SRV", "_sip._tcp", &["5 5060 sip", "  5   5061  sip  "]),
+    (
+        "srv",
+        "SRV",
+        "_sip._tcp",
+        &["5 5060 sip", "  5   5061  sip  "],
+    ),
 ];
 
 /// One step the generator may take; applied to the model only when it is
@@ -96,7 +101,11 @@ fn events(steps: &[Step]) -> Vec<Event> {
                         "record.created"
                     };
                     records[step.zone].insert(slot, step.value);
-                    let priority = if matches!(rtype, "MX" | "SRV") { "10" } else { "null" };
+                    let priority = if matches!(rtype, "MX" | "SRV") {
+                        "10"
+                    } else {
+                        "null"
+                    };
                     let value = serde_json::to_string(value).expect("json");
                     format!(
                         r#"{{"id":"{id}","seq":{seq},"type":"{kind}","zone_uuid":"{uuid}","record":{{"uuid":"{rec}","record_type":"{rtype}","name":"{name}","value":{value},"ttl":300,"priority":{priority}}}}}"#
