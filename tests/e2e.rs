@@ -432,12 +432,12 @@ fn a_zone_named_conf_declares_is_never_taken() {
     )
     .unwrap();
     let conf = env.named.dir().join("named.conf");
-    let mut text = fs::read_to_string(&conf).unwrap();
-    text.push_str(&format!(
+    let text = fs::read_to_string(&conf).unwrap();
+    let stanza = format!(
         "zone \"ops.test\" {{ type primary; file {}; }};\n",
         serde_json::to_string(&ops_file.to_string_lossy()).unwrap()
-    ));
-    fs::write(&conf, text).unwrap();
+    );
+    fs::write(&conf, text + &stanza).unwrap();
     env.named.restart();
     let out = env.import(&json!([
         zone("customer", "ops.test", &[("A", "www", "192.0.2.66")]),
