@@ -166,7 +166,8 @@ fn run(config: &Config, batches: &[Vec<&Event>]) -> (Zones, Vec<Fate>) {
 /// Reorders events so that each zone's keep their order but the zones
 /// interleave as `picks` says.
 fn interleave<'a>(events: &'a [Event], picks: &[usize]) -> Vec<&'a Event> {
-    let mut queues: Vec<std::collections::VecDeque<&Event>> = vec![Default::default(); 3];
+    let mut queues: Vec<std::collections::VecDeque<&Event>> =
+        vec![std::collections::VecDeque::new(); 3];
     for e in events {
         let z = ZONES
             .iter()
@@ -230,7 +231,7 @@ proptest! {
             let hash = |r: Option<&zoneagent::store::ZoneRecord>| {
                 r.and_then(|r| r.deployed.as_ref()).map(|d| d.content_hash.clone())
             };
-            let held = |r: Option<&zoneagent::store::ZoneRecord>| r.is_some_and(|r| r.is_held());
+            let held = |r: Option<&zoneagent::store::ZoneRecord>| r.is_some_and(zoneagent::store::ZoneRecord::is_held);
             if servable {
                 prop_assert_eq!(hash(a), hash(b), "served content of {}", uuid);
                 prop_assert!(!held(a) && !held(b), "{} is servable but held", uuid);
