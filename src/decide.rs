@@ -858,6 +858,31 @@ mod tests {
     }
 
     #[test]
+    fn a_recreated_domain_never_reuses_a_serial_whatever_its_labels() {
+        let mut f = Fixture::new();
+        f.run(vec![Wanted::put(zone("one", "a.zone.test", &[]))]);
+        f.run(vec![Wanted::put(zone(
+            "one",
+            "a.zone.test",
+            &[("A", "x", "192.0.2.1")],
+        ))]);
+        f.run(vec![Wanted::put(zone(
+            "one",
+            "a.zone.test",
+            &[("A", "x", "192.0.2.2")],
+        ))]);
+        let last = f.record("one").deployed.as_ref().unwrap().serial;
+        assert_eq!(last, 3);
+        f.run(vec![Wanted::delete("one")]);
+        // A later batch, another uuid: the floor is in the records.
+        let c = f.run(vec![Wanted::put(zone("two", "a.zone.test", &[]))]);
+        assert_eq!(c.install[0].serial, 4);
+        // Another domain is not affected by it.
+        let c = f.run(vec![Wanted::put(zone("three", "zone.test", &[]))]);
+        assert_eq!(c.install[0].serial, 1);
+    }
+
+    #[test]
     fn refused_by_bind_is_held_with_the_old_file() {
         let mut f = Fixture::new();
         f.run(vec![Wanted::put(zone("a", "x.test", &[]))]);

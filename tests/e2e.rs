@@ -453,3 +453,26 @@ fn a_zone_named_conf_declares_is_never_taken() {
     assert_eq!(env.named.query("www.good.test", "A"), ["192.0.2.1"]);
     assert_eq!(env.named.query("www.ops.test", "A"), ["192.0.2.7"]);
 }
+
+/// A zone held by a stricter configuration is deployed by the rebuild that
+/// follows a configuration change making it servable.
+#[test]
+fn a_configuration_change_releases_a_held_zone() {
+    let env = Env::new("[validate]\nstrict = true\n");
+    let dump = json!([zone("z", "strict.test", &[("MX", "@", "mail.strict.test")])]);
+    let out = env.import(&dump);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(!env.zone_file("strict.test").exists());
+    let config = fs::read_to_string(&env.config).unwrap();
+    fs::write(
+        &env.config,
+        config.replace("strict = true", "strict = false"),
+    )
+    .unwrap();
+    let out = env.run(&["rebuild"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        env.named.query("strict.test", "MX"),
+        ["10 mail.strict.test."]
+    );
+}
