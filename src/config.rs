@@ -105,6 +105,8 @@ pub struct RawZone {
     /// Extra text placed inside every zone's stanza in the include file
     /// (e.g. `allow-transfer { 192.0.2.53; };`).
     pub options: Option<String>,
+    /// Most records a zone may have before it is held (not served).
+    pub max_records: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +203,9 @@ pub struct Config {
     pub rescan_seconds: f64,
     pub socket: SocketConfig,
     pub log_format: LogFormat,
+    /// Most records a zone may have before it is held: every change of a
+    /// zone rewrites its whole record, so this bounds the cost of one.
+    pub max_records: usize,
 }
 
 /// Default nameservers: the platform's own.
@@ -418,6 +423,8 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         rescan_seconds,
         socket,
         log_format: raw.log.format.unwrap_or_default(),
+        max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)?
+            as usize,
     })
 }
 

@@ -104,6 +104,8 @@ pub struct Settings<'a> {
     pub config_hash: &'a str,
     /// Write every zone, changed or not.
     pub force: bool,
+    /// Most records a zone may have before it is held.
+    pub max_records: usize,
 }
 
 /// A zone file to write, check and install.
@@ -344,6 +346,18 @@ fn decide_zone(
         });
         out.records.insert(uuid.to_owned(), record);
     };
+    if zone.records.len() > settings.max_records {
+        let e = ApiError::new(
+            "too_many_records",
+            Some("records"),
+            format!(
+                "the zone has {} records; at most {} are served (zone.max_records)",
+                zone.records.len(),
+                settings.max_records
+            ),
+        );
+        return hold(record, vec![e], out);
+    }
     let valid = match validate::validate(zone, settings.zone) {
         Ok(v) => v,
         Err(errors) => return hold(record, errors, out),
@@ -745,6 +759,7 @@ mod tests {
                 serial: SerialPolicy::Increment,
                 config_hash: "c",
                 force: false,
+                max_records: 3,
             };
             let world = self.zones.world(&self.reserved, &self.dirty);
             decide(&world, &NoDisk, changes, &settings, now())
@@ -880,6 +895,21 @@ mod tests {
         // Another domain is not affected by it.
         let c = f.run(vec![Wanted::put(zone("three", "zone.test", &[]))]);
         assert_eq!(c.install[0].serial, 1);
+    }
+
+    #[test]
+    fn a_zone_over_the_record_limit_is_held() {
+        let mut f = Fixture::new();
+        let four = [
+            ("A", "a", "192.0.2.1"),
+            ("A", "b", "192.0.2.2"),
+            ("A", "c", "192.0.2.3"),
+            ("A", "d", "192.0.2.4"),
+        ];
+        let c = f.run(vec![Wanted::put(zone("z", "big.test", &four))]);
+        assert_eq!(c.held[0].errors[0].error_code, "too_many_records");
+        let c = f.run(vec![Wanted::put(zone("z", "big.test", &four[..3]))]);
+        assert_eq!(c.install.len(), 1);
     }
 
     #[test]

@@ -357,6 +357,7 @@ impl Deployer {
                 serial: self.config.serial,
                 config_hash: &config_hash,
                 force: options.force,
+                max_records: self.config.max_records,
             };
             decide::decide(&world, &disk, changes, &settings, now)
         };

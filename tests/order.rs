@@ -152,6 +152,7 @@ fn run(config: &Config, batches: &[Vec<&Event>]) -> (Zones, Vec<Fate>) {
             serial: config.serial,
             config_hash: &hash,
             force: false,
+            max_records: config.max_records,
         };
         let decision = {
             let world = zones.world(&reserved, &dirty);

@@ -73,6 +73,8 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
     let mut items = Vec::new();
     let mut groups = Vec::new();
     for name in names.into_iter().take(MAX_PASS_FILES) {
+        // Decoding a large backlog is work too: the watchdog is fed here.
+        crate::progress::beat();
         if stats.events >= MAX_PASS_EVENTS {
             stats.more = true;
             break;
