@@ -59,13 +59,18 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub const GROUP_SUFFIX: &str = ".ndjson";
 
 /// A new file name that sorts after earlier ones from this host: the time
-/// in nanoseconds, zero-padded, then the pid and a counter.
-pub fn unique_name() -> String {
+/// in nanoseconds, zero-padded, then the pid, a counter and a random part
+/// (so nobody who can write `tmp/` can plant something at the name first).
+pub fn unique_name() -> io::Result<String> {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{nanos:020}.{}.{n:06}.json", std::process::id())
+    let token = fsutil::random_token()?;
+    Ok(format!(
+        "{nanos:020}.{}.{n:06}.{token}.json",
+        std::process::id()
+    ))
 }
 
 impl Spool {
@@ -103,13 +108,16 @@ impl Spool {
     pub fn submit_batch(&self, events: &[&[u8]]) -> io::Result<Vec<String>> {
         let tmp_dir = self.root.join("tmp");
         let new_dir = self.new_dir();
-        let names: Vec<String> = events.iter().map(|_| unique_name()).collect();
+        let names: Vec<String> = events
+            .iter()
+            .map(|_| unique_name())
+            .collect::<io::Result<_>>()?;
         let files: Vec<(PathBuf, &[u8])> = names
             .iter()
             .zip(events)
             .map(|(n, b)| (tmp_dir.join(n), *b))
             .collect();
-        if let Err((_, e)) = fsutil::write_batch_unrenamed(&files) {
+        if let Err((_, e)) = fsutil::write_batch_new(&files) {
             for (p, _) in &files {
                 let _ = fs::remove_file(p);
             }
@@ -250,9 +258,10 @@ impl Spool {
             bytes.extend_from_slice(e);
             bytes.push(b'\n');
         }
-        let name = unique_name().replace(".json", GROUP_SUFFIX);
+        let name = unique_name()?.replace(".json", GROUP_SUFFIX);
         let tmp = self.root.join("tmp").join(&name);
-        let result = fsutil::write_synced(&tmp, &bytes)
+        let result = fsutil::write_batch_new(&[(tmp.clone(), &bytes)])
+            .map_err(|(_, e)| e)
             .and_then(|()| fs::rename(&tmp, self.new_dir().join(&name)))
             .and_then(|()| fsutil::sync_dir(&self.new_dir()));
         if result.is_err() {

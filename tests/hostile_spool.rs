@@ -1,0 +1,190 @@
+//! What someone who can write the spool (or plant files beside the agent's
+//! own) can do with links and names, through the library alone: no BIND,
+//! no daemon.
+//!
+//! Every test plants its traps at the names the code used to make up
+//! (`.<name>.<pid>.tmp` beside the file, `<name>.error.json` in
+//! `spool/failed/`) and checks that nothing outside the spool changes,
+//! while the write itself still succeeds or fails cleanly.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use zoneagent::error::ApiError;
+use zoneagent::fsutil;
+use zoneagent::spool::Spool;
+
+/// A file outside the spool that a link points at, with what it held.
+struct Victim {
+    path: PathBuf,
+}
+
+const ORIGINAL: &str = "include \"/etc/bind/named.conf.options\";\n";
+
+impl Victim {
+    fn new(dir: &Path) -> Victim {
+        let outside = dir.join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let path = outside.join("named.conf.zoneagent");
+        fs::write(&path, ORIGINAL).unwrap();
+        Victim { path }
+    }
+
+    fn assert_untouched(&self) {
+        assert_eq!(
+            fs::read_to_string(&self.path).unwrap(),
+            ORIGINAL,
+            "{} was written through a link",
+            self.path.display()
+        );
+        let others: Vec<_> = fs::read_dir(self.path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(others.len(), 1, "files appeared outside: {others:?}");
+    }
+}
+
+/// The temporary name `write_atomic` used before: predictable from the pid.
+fn old_temp_name(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap().to_string_lossy();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+fn error() -> Vec<ApiError> {
+    vec![ApiError::new("parse_error", None, "not JSON")]
+}
+
+#[test]
+fn failure_report_never_follows_a_planted_temp_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = Victim::new(dir.path());
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+    let name = spool.submit(b"not json").unwrap();
+    let report = spool.failed_dir().join(format!("{name}.error.json"));
+    symlink(&victim.path, old_temp_name(&report)).unwrap();
+
+    spool.fail(&name, None, &error()).unwrap();
+
+    victim.assert_untouched();
+    let meta = fs::symlink_metadata(&report).unwrap();
+    assert!(meta.is_file(), "the report is a regular file");
+    assert!(fs::read_to_string(&report).unwrap().contains("parse_error"));
+    assert!(spool.failed_dir().join(&name).is_file());
+}
+
+#[test]
+fn failure_report_replaces_a_link_at_its_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = Victim::new(dir.path());
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+    let name = spool.submit(b"not json").unwrap();
+    let report = spool.failed_dir().join(format!("{name}.error.json"));
+    symlink(&victim.path, &report).unwrap();
+
+    spool.fail(&name, None, &error()).unwrap();
+
+    victim.assert_untouched();
+    assert!(fs::symlink_metadata(&report).unwrap().is_file());
+}
+
+#[test]
+fn failed_group_line_never_follows_planted_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = Victim::new(dir.path());
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+    let group = spool.submit_group(&[b"{}", b"bad"]).unwrap();
+    let line_name = format!("{}.1.json", group.trim_end_matches(".ndjson"));
+    let line_file = spool.failed_dir().join(&line_name);
+    let report = spool.failed_dir().join(format!("{line_name}.error.json"));
+    symlink(&victim.path, old_temp_name(&line_file)).unwrap();
+    symlink(&victim.path, old_temp_name(&report)).unwrap();
+
+    spool
+        .fail_line(&group, 1, b"bad", Some("evt-1"), &error())
+        .unwrap();
+
+    victim.assert_untouched();
+    assert_eq!(fs::read(&line_file).unwrap(), b"bad");
+    assert!(fs::symlink_metadata(&report).unwrap().is_file());
+}
+
+#[test]
+fn atomic_writes_never_follow_a_planted_temp_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = Victim::new(dir.path());
+    let state = dir.path().join("state");
+    fs::create_dir_all(&state).unwrap();
+
+    let one = state.join("zone-a.json");
+    symlink(&victim.path, old_temp_name(&one)).unwrap();
+    fsutil::write_atomic(&one, b"{\"a\":1}").unwrap();
+    assert_eq!(fs::read(&one).unwrap(), b"{\"a\":1}");
+
+    let batch: Vec<(PathBuf, Vec<u8>)> = (0..4)
+        .map(|i| (state.join(format!("zone-{i}.json")), vec![b'0' + i]))
+        .collect();
+    for (path, _) in &batch {
+        symlink(&victim.path, old_temp_name(path)).unwrap();
+    }
+    fsutil::write_atomic_batch(&batch).unwrap();
+    for (path, bytes) in &batch {
+        assert_eq!(&fs::read(path).unwrap(), bytes);
+    }
+    victim.assert_untouched();
+}
+
+/// Files written under a name the caller chose (the deployer's
+/// `.<domain>.zone.new`, the spool's `tmp/` names) replace a link planted
+/// there instead of writing through it.
+#[test]
+fn unrenamed_writes_never_follow_a_link_at_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = Victim::new(dir.path());
+    let zones = dir.path().join("zones");
+    fs::create_dir_all(&zones).unwrap();
+    for count in [1u8, 2, 5] {
+        let files: Vec<(PathBuf, Vec<u8>)> = (0..count)
+            .map(|i| {
+                (
+                    zones.join(format!(".z{count}-{i}.zone.new")),
+                    vec![b'a' + i],
+                )
+            })
+            .collect();
+        for (path, _) in &files {
+            symlink(&victim.path, path).unwrap();
+        }
+        let refs: Vec<(PathBuf, &[u8])> = files
+            .iter()
+            .map(|(p, b)| (p.clone(), b.as_slice()))
+            .collect();
+        fsutil::write_batch_unrenamed(&refs).unwrap();
+        for (path, bytes) in &files {
+            assert!(fs::symlink_metadata(path).unwrap().is_file());
+            assert_eq!(&fs::read(path).unwrap(), bytes);
+        }
+    }
+    let single = zones.join(".single.zone.new");
+    symlink(&victim.path, &single).unwrap();
+    fsutil::write_synced(&single, b"x").unwrap();
+    assert_eq!(fs::read(&single).unwrap(), b"x");
+    victim.assert_untouched();
+}
+
+/// Temporary names are not predictable: two writes of the same file never
+/// use the same one, and none is left behind.
+#[test]
+fn temp_names_are_random_and_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.json");
+    // Every name a pid-based scheme could pick for this process is taken.
+    fs::write(old_temp_name(&path), b"squatter").unwrap();
+    fsutil::write_atomic(&path, b"1").unwrap();
+    fsutil::write_atomic(&path, b"2").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"2");
+    assert_eq!(fs::read(old_temp_name(&path)).unwrap(), b"squatter");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+}
