@@ -130,11 +130,12 @@ fn init_logging(config: &Config, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ZONEAGENT_LOG")
         .unwrap_or_else(|_| EnvFilter::new(if daemon { "info" } else { "warn" }));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logtext::EscapingStderr { ansi })
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(ansi);
     let _ = match config.log_format {
         crate::config::LogFormat::Json => builder.json().try_init(),
         // journald adds its own timestamps.

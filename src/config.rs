@@ -5,6 +5,7 @@
 //! (unknown keys are refused, so a typo is an error, not a silent default);
 //! [`Config`] is the checked result that the rest of the program uses.
 
+use crate::logtext::Escaped;
 use crate::model::name::{self, Name};
 use crate::render::{RenderOptions, SoaFields};
 use crate::validate::{MAX_TTL, ZoneDefaults};
@@ -333,7 +334,10 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             Some(s) => s.parse().map_err(|_| {
                 key_err(
                     "bind.server",
-                    format!("`{s}` is not an address:port like \"127.0.0.1:53\""),
+                    format!(
+                        "`{}` is not an address:port like \"127.0.0.1:53\"",
+                        Escaped(s)
+                    ),
                 )
             })?,
         },
@@ -376,7 +380,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             .ok_or_else(|| {
                 key_err(
                     "socket.mode",
-                    format!("`{m}` is not an octal mode like \"0660\""),
+                    format!("`{}` is not an octal mode like \"0660\"", Escaped(m)),
                 )
             })?,
     };
@@ -489,6 +493,11 @@ mod tests {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+        // Values quoted back in an error are escaped (they reach the log).
+        let err = parse("[bind]\nserver = \"x\\n INFO forged\\u001b\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`x\\n INFO forged\\u{1b}`"), "{err}");
         let err = parse("[zone]\nnameserver = []").unwrap_err().to_string();
         assert!(err.contains("nameserver"), "{err}");
         let err = parse("[soa]\nrefresh = \"x\"").unwrap_err().to_string();

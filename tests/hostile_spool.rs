@@ -188,3 +188,94 @@ fn temp_names_are_random_and_cleaned_up() {
     assert_eq!(fs::read(old_temp_name(&path)).unwrap(), b"squatter");
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
 }
+
+/// A config for the real binary with every path inside `root`; nothing in
+/// these tests reaches `named`.
+fn write_config(root: &Path, extra: &str) -> PathBuf {
+    let q = |p: PathBuf| serde_json::to_string(&p.to_string_lossy()).unwrap();
+    let config = root.join("zoneagent.toml");
+    let text = format!(
+        "[paths]\nspool = {}\nstate = {}\nzones = {}\ninclude = {}\n{extra}",
+        q(root.join("spool")),
+        q(root.join("state")),
+        q(root.join("zones")),
+        q(root.join("zones/named.conf.zoneagent")),
+    );
+    fs::write(&config, text).unwrap();
+    config
+}
+
+/// `zoneagent run --once`; returns its stderr (the log).
+fn run_once(config: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoneagent"))
+        .arg("--config")
+        .arg(config)
+        .args(["run", "--once"])
+        .env("ZONEAGENT_LOG", "debug")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Text a producer controls (a spool file's name, an event id, a record
+/// type, a CAA tag) carries line breaks, CR and terminal escapes: the log
+/// still has one line per event, and no line the agent did not write.
+#[test]
+fn user_text_cannot_forge_a_log_line() {
+    const FORGED: &str = " INFO zoneagent: deployed zone=bank.example serial=1";
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+    let new = spool.new_dir();
+    fs::write(
+        new.join(format!("0-evil\n{FORGED}\r\u{1b}[2K.json")),
+        b"not json",
+    )
+    .unwrap();
+    let event = |id: &str, rtype: &str, value: &str| {
+        serde_json::json!({
+            "id": id, "type": "record.created", "zone_uuid": "z-1",
+            "record": {"uuid": "r-1", "record_type": rtype, "name": "www",
+                       "value": value, "ttl": 300, "priority": null}
+        })
+        .to_string()
+    };
+    let zone = serde_json::json!({
+        "id": "evt-0", "type": "zone.created",
+        "zone": {"uuid": "z-1", "domain": "tenant.example", "created_at": "2026-01-01T00:00:00Z"}
+    });
+    spool.submit(zone.to_string().as_bytes()).unwrap();
+    spool
+        .submit(event(&format!("evt\n{FORGED}"), "A", "192.0.2.1").as_bytes())
+        .unwrap();
+    spool
+        .submit(event("evt-2", &format!("A\n{FORGED}\u{7}"), "192.0.2.1").as_bytes())
+        .unwrap();
+    spool
+        .submit(
+            event(
+                "evt-3",
+                "CAA",
+                &format!("0 iss\n{FORGED}\r ue \"ca.example\""),
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+
+    let log = run_once(&config);
+
+    assert!(
+        log.contains("bank.example"),
+        "the test text reached the log:\n{log}"
+    );
+    for line in log.lines() {
+        assert!(
+            !line.starts_with(FORGED.trim_start()) && !line.starts_with(FORGED),
+            "forged line in the log:\n{log}"
+        );
+    }
+    for c in ['\r', '\u{1b}', '\u{7}'] {
+        assert!(!log.contains(c), "{c:?} reached the log as it is:\n{log:?}");
+    }
+}
