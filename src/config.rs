@@ -116,6 +116,12 @@ pub struct RawBind {
 pub struct RawSpool {
     pub max_event_bytes: Option<u64>,
     pub rescan_seconds: Option<f64>,
+    /// Bytes of spool files read in one dispatcher pass.
+    pub max_pass_bytes: Option<u64>,
+    /// Failed events kept in `failed/` (each with its report).
+    pub failed_keep: Option<u64>,
+    /// Days a failed event is kept in `failed/`.
+    pub failed_max_age_days: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +131,8 @@ pub struct RawSocket {
     pub mode: Option<String>,
     pub allowed_uids: Option<Vec<u32>>,
     pub allowed_gids: Option<Vec<u32>>,
+    /// Connections served at once; more are refused at once.
+    pub max_connections: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -172,6 +180,41 @@ pub struct SocketConfig {
     /// root).
     pub allowed_uids: Vec<u32>,
     pub allowed_gids: Vec<u32>,
+    /// Connections served at once; one more is answered `busy` and closed.
+    pub max_connections: usize,
+}
+
+/// Bounds on the spool's work and what it keeps (`[spool]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolLimits {
+    /// Bytes of spool files one dispatcher pass reads before it stops and
+    /// leaves the rest for the next pass (at least one file is read).
+    pub max_pass_bytes: u64,
+    /// Failed events kept in `failed/`, newest first.
+    pub failed_keep: usize,
+    /// Failed events older than this are removed from `failed/`.
+    pub failed_max_age: std::time::Duration,
+}
+
+/// Default of `spool.max_pass_bytes`: 64 MiB.
+pub const DEFAULT_MAX_PASS_BYTES: u64 = 64 * 1024 * 1024;
+/// Default of `spool.failed_keep`.
+pub const DEFAULT_FAILED_KEEP: usize = 10_000;
+/// Default of `spool.failed_max_age_days`.
+pub const DEFAULT_FAILED_MAX_AGE_DAYS: f64 = 30.0;
+/// Default of `socket.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+impl Default for SpoolLimits {
+    fn default() -> Self {
+        SpoolLimits {
+            max_pass_bytes: DEFAULT_MAX_PASS_BYTES,
+            failed_keep: DEFAULT_FAILED_KEEP,
+            failed_max_age: std::time::Duration::from_secs_f64(
+                DEFAULT_FAILED_MAX_AGE_DAYS * 86400.0,
+            ),
+        }
+    }
 }
 
 /// The checked configuration.
@@ -185,6 +228,7 @@ pub struct Config {
     pub bind: BindConfig,
     pub max_event_bytes: u64,
     pub rescan_seconds: f64,
+    pub spool_limits: SpoolLimits,
     pub socket: SocketConfig,
     pub log_format: LogFormat,
 }
@@ -372,6 +416,31 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
+    let max_pass_bytes = raw.spool.max_pass_bytes.unwrap_or(DEFAULT_MAX_PASS_BYTES);
+    if max_pass_bytes == 0 {
+        return Err(key_err("spool.max_pass_bytes", "must be more than 0"));
+    }
+    let failed_keep = match raw.spool.failed_keep {
+        None => DEFAULT_FAILED_KEEP,
+        Some(n) => usize::try_from(n)
+            .map_err(|_| key_err("spool.failed_keep", "is too large for this machine"))?,
+    };
+    let days = raw
+        .spool
+        .failed_max_age_days
+        .unwrap_or(DEFAULT_FAILED_MAX_AGE_DAYS);
+    if !(days > 0.0 && days <= 36500.0) {
+        return Err(key_err(
+            "spool.failed_max_age_days",
+            "must be more than 0 and at most 36500",
+        ));
+    }
+    let spool_limits = SpoolLimits {
+        max_pass_bytes,
+        failed_keep,
+        failed_max_age: std::time::Duration::from_secs_f64(days * 86400.0),
+    };
+
     let mode = match raw.socket.mode.as_deref() {
         None => 0o660,
         Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
@@ -389,6 +458,13 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         mode,
         allowed_uids: raw.socket.allowed_uids.unwrap_or_default(),
         allowed_gids: raw.socket.allowed_gids.unwrap_or_default(),
+        max_connections: match raw.socket.max_connections {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=65536).contains(n))
+                .ok_or_else(|| key_err("socket.max_connections", "must be 1 to 65536"))?,
+        },
     };
 
     Ok(Config {
@@ -403,6 +479,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         bind,
         max_event_bytes,
         rescan_seconds,
+        spool_limits,
         socket,
         log_format: raw.log.format.unwrap_or_default(),
     })
@@ -438,6 +515,17 @@ mod tests {
         assert_eq!(c.zone.nameservers.len(), 2);
         assert_eq!(c.serial, SerialPolicy::Date);
         assert_eq!(c.bind.rndc, ["rndc"]);
+        assert_eq!(c.spool_limits, SpoolLimits::default());
+        assert_eq!(c.socket.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let c = parse(
+            "[spool]\nmax_pass_bytes = 1000\nfailed_keep = 5\nfailed_max_age_days = 0.5\n\
+             [socket]\nmax_connections = 3",
+        )
+        .unwrap();
+        assert_eq!(c.spool_limits.max_pass_bytes, 1000);
+        assert_eq!(c.spool_limits.failed_keep, 5);
+        assert_eq!(c.spool_limits.failed_max_age.as_secs(), 43200);
+        assert_eq!(c.socket.max_connections, 3);
     }
 
     #[test]
@@ -488,6 +576,13 @@ mod tests {
             ("[soa]\nrname = \"a.b@example.net\"", "soa.rname"),
             ("[socket]\nmode = \"999\"", "socket.mode"),
             ("[bind]\nrndc = []", "bind.rndc"),
+            ("[spool]\nmax_pass_bytes = 0", "spool.max_pass_bytes"),
+            (
+                "[spool]\nfailed_max_age_days = 0",
+                "spool.failed_max_age_days",
+            ),
+            ("[spool]\nfailed_keep = -1", "failed_keep"),
+            ("[socket]\nmax_connections = 0", "socket.max_connections"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

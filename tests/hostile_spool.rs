@@ -279,3 +279,158 @@ fn user_text_cannot_forge_a_log_line() {
         assert!(!log.contains(c), "{c:?} reached the log as it is:\n{log:?}");
     }
 }
+
+/// Junk named to sort before everything (and with its mtime set back to
+/// 1970) arrives after a real event: the real event is still taken first.
+#[test]
+fn junk_named_to_sort_first_does_not_starve_real_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+    let real = spool.submit(b"{\"real\":1}").unwrap();
+    // Past the file system's timestamp granularity.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    for i in 0..50 {
+        let junk = spool.new_dir().join(format!("0000-junk-{i:03}.json"));
+        fs::write(&junk, b"junk").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&junk)
+            .unwrap()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+    }
+    assert_eq!(spool.names(1).unwrap(), std::slice::from_ref(&real));
+    let all = spool.names(usize::MAX).unwrap();
+    assert_eq!(all.len(), 51);
+    assert_eq!(all[0], real);
+    // The junk keeps its own order of arrival behind it.
+    assert!(all[1..].windows(2).all(|w| w[0] < w[1]), "{all:?}");
+}
+
+fn fail_one(spool: &Spool, body: &[u8]) -> String {
+    let name = spool.submit(body).unwrap();
+    spool.fail(&name, None, &error()).unwrap();
+    name
+}
+
+/// `failed/` keeps the newest `keep` events and none older than the age
+/// limit; an event and its report go together.
+#[test]
+fn failed_is_pruned_by_count_and_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+    let names: Vec<String> = (0..6)
+        .map(|i| {
+            std::thread::sleep(std::time::Duration::from_millis(15));
+            fail_one(&spool, format!("bad {i}").as_bytes())
+        })
+        .collect();
+    let day = std::time::Duration::from_hours(24);
+    let now = std::time::SystemTime::now();
+    assert_eq!(spool.prune_failed(now, 100, day).unwrap(), 0);
+    assert_eq!(spool.prune_failed(now, 2, day).unwrap(), 4);
+    let mut left: Vec<String> = fs::read_dir(spool.failed_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut want = vec![
+        names[4].clone(),
+        format!("{}.error.json", names[4]),
+        names[5].clone(),
+        format!("{}.error.json", names[5]),
+    ];
+    want.sort();
+    assert_eq!(left, want);
+    // Two days on, both are past a one-day limit.
+    assert_eq!(spool.prune_failed(now + 2 * day, 100, day).unwrap(), 2);
+    assert_eq!(fs::read_dir(spool.failed_dir()).unwrap().count(), 0);
+}
+
+/// The daemon's spool takes its bounds from `[spool]`; a spool opened
+/// without them (`zoneagent submit`) never prunes `failed/` as it lists.
+#[test]
+fn spool_limits_come_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("spool");
+    let plain = Spool::open(&root, 1 << 20).unwrap();
+    for i in 0..5 {
+        fail_one(&plain, format!("bad {i}").as_bytes());
+    }
+    plain.names(10).unwrap();
+    assert_eq!(fs::read_dir(plain.failed_dir()).unwrap().count(), 10);
+    let limits = zoneagent::config::parse("[spool]\nfailed_keep = 1\nmax_pass_bytes = 4096")
+        .unwrap()
+        .spool_limits;
+    let daemon = Spool::open(&root, 1 << 20).unwrap().with_limits(limits);
+    assert_eq!(daemon.max_pass_bytes(), 4096);
+    let now = std::time::SystemTime::now();
+    assert_eq!(
+        daemon
+            .prune_failed(now, limits.failed_keep, limits.failed_max_age)
+            .unwrap(),
+        4
+    );
+    assert_eq!(fs::read_dir(daemon.failed_dir()).unwrap().count(), 2);
+}
+
+/// The socket serves `socket.max_connections` at once; one more gets a
+/// `busy` line and is closed at once, and a freed slot is served again.
+#[test]
+fn socket_refuses_connections_over_the_limit() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let config = zoneagent::config::parse(&format!(
+        "[socket]\npath = {}\nmax_connections = 2\n",
+        serde_json::to_string(&sock.to_string_lossy()).unwrap()
+    ))
+    .unwrap();
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+    let (wake, _woken) = std::sync::mpsc::channel();
+    zoneagent::daemon::socket::start(&config.socket, spool, 1 << 20, wake).unwrap();
+
+    let event = |id: &str| {
+        format!(
+            "{{\"id\":\"{id}\",\"type\":\"record.deleted\",\"zone_uuid\":\"z\",\"record_uuid\":\"r\"}}\n"
+        )
+    };
+    let ask = |stream: &UnixStream, line: &str| -> String {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (&*stream).write_all(line.as_bytes()).unwrap();
+        let mut answer = String::new();
+        BufReader::new(stream).read_line(&mut answer).unwrap();
+        answer
+    };
+    let a = UnixStream::connect(&sock).unwrap();
+    let b = UnixStream::connect(&sock).unwrap();
+    assert!(ask(&a, &event("e-a")).contains("\"ok\":true"));
+    assert!(ask(&b, &event("e-b")).contains("\"ok\":true"));
+
+    let c = UnixStream::connect(&sock).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    let mut reader = BufReader::new(&c);
+    reader.read_line(&mut answer).unwrap();
+    assert!(answer.contains("\"error_code\":\"busy\""), "{answer:?}");
+    assert!(answer.contains("socket.max_connections"), "{answer:?}");
+    answer.clear();
+    assert_eq!(
+        reader.read_line(&mut answer).unwrap(),
+        0,
+        "closed after the answer"
+    );
+
+    drop(a);
+    let served = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        let d = UnixStream::connect(&sock).unwrap();
+        ask(&d, &event("e-d")).contains("\"ok\":true")
+    });
+    assert!(served, "a freed slot is served again");
+    drop(b);
+}

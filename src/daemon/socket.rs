@@ -9,6 +9,10 @@
 //! streaming thousands of events is not held to one fsync, or even one
 //! file, each.
 //! Peers are checked by `SO_PEERCRED` against the configured uids and gids.
+//! At most `socket.max_connections` are served at once (each costs two
+//! threads and up to `spool.max_event_bytes` of line buffer); one more is
+//! answered `busy` and closed by the accepting thread itself, without a
+//! thread of its own.
 
 use super::Wake;
 use crate::config::SocketConfig;
@@ -20,6 +24,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
@@ -49,6 +55,7 @@ pub fn start(
         .name("socket-commit".into())
         .spawn(move || committer(&spool, &rx, &wake))?;
     let allowed = config.clone();
+    let open = Arc::new(AtomicUsize::new(0));
     thread::Builder::new()
         .name("socket-accept".into())
         .spawn(move || {
@@ -56,17 +63,64 @@ pub fn start(
                 let Ok(stream) = stream else { continue };
                 if let Err(reason) = check_peer(&stream, &allowed) {
                     tracing::warn!(%reason, "socket connection refused");
-                    let e = ApiError::new("forbidden", None, reason);
-                    let _ = writeln!(&stream, "{}", answer_err(&e));
+                    refuse(&stream, &ApiError::new("forbidden", None, reason));
                     continue;
                 }
+                let Some(slot) = Slot::take(&open, allowed.max_connections) else {
+                    tracing::warn!(
+                        max_connections = allowed.max_connections,
+                        "socket connection refused: too many at once"
+                    );
+                    let detail = format!(
+                        "{} connections are open (socket.max_connections); try again later",
+                        allowed.max_connections
+                    );
+                    refuse(&stream, &ApiError::new("busy", None, detail));
+                    continue;
+                };
                 let tx = tx.clone();
                 let _ = thread::Builder::new()
                     .name("socket-conn".into())
-                    .spawn(move || connection(stream, &tx, max_bytes));
+                    .spawn(move || {
+                        let _slot = slot;
+                        connection(stream, &tx, max_bytes);
+                    });
             }
         })?;
     Ok(())
+}
+
+/// One of `socket.max_connections`, given back when dropped.
+struct Slot {
+    open: Arc<AtomicUsize>,
+}
+
+impl Slot {
+    /// A slot if fewer than `max` are taken.
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot {
+            open: Arc::clone(open),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers a connection that is not served with one error line and closes
+/// it. Non-blocking, so a peer that does not read cannot stall the
+/// accepting thread.
+fn refuse(stream: &UnixStream, e: &ApiError) {
+    let _ = stream.set_nonblocking(true);
+    let _ = writeln!(&*stream, "{}", answer_err(e));
+    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 /// Removes a socket left by an earlier run; refuses to remove anything else.
