@@ -221,6 +221,11 @@ fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
         Ok(t) => t,
         Err(code) => return code,
     };
+    // After the read: root may read a dump the agent's user cannot.
+    if let Err(e) = crate::identity::ensure_state_owner(&config.paths.state) {
+        print_error(&e);
+        return EXIT_FAILURE;
+    }
     let zones: Vec<Zone> = match zone::decode(&text) {
         Ok(z) => z,
         Err(e) => {
@@ -256,6 +261,10 @@ fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
 }
 
 fn rebuild_cmd(config: Config, only: &[String], dry_run: bool, force: bool) -> i32 {
+    if let Err(e) = crate::identity::ensure_state_owner(&config.paths.state) {
+        print_error(&e);
+        return EXIT_FAILURE;
+    }
     let mut wanted = BTreeSet::new();
     for d in only {
         match name::parse_domain(d) {

@@ -520,8 +520,23 @@ impl Spool {
 }
 
 fn process_alive(pid: i32) -> bool {
+    // Not a single process (0 and negatives name process groups): never
+    // "ours", left to the age rule.
+    if pid <= 0 {
+        return true;
+    }
     pid == i32::try_from(std::process::id()).unwrap_or(0)
-        || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        || alive_by_signal(nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            None,
+        ))
+}
+
+/// What `kill(pid, 0)` says about a process: only ESRCH means it is gone.
+/// EPERM means it lives and belongs to another user (a producer writing
+/// `tmp/` as itself), whose in-flight file must be kept.
+fn alive_by_signal(result: nix::Result<()>) -> bool {
+    !matches!(result, Err(nix::errno::Errno::ESRCH))
 }
 
 #[cfg(test)]
@@ -558,6 +573,15 @@ mod tests {
         assert_eq!(spool.scan(usize::MAX).unwrap().len(), 5);
         assert_eq!(spool.scan(2).unwrap().len(), 2);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_process_of_another_user_is_alive() {
+        use nix::errno::Errno;
+        assert!(alive_by_signal(Ok(())));
+        assert!(alive_by_signal(Err(Errno::EPERM)), "EPERM: alive, not ours");
+        assert!(!alive_by_signal(Err(Errno::ESRCH)));
+        assert!(process_alive(0) && process_alive(-1));
     }
 
     /// readdir is no snapshot: a scan must never see an event without the
