@@ -133,6 +133,8 @@ pub struct RawSocket {
     pub allowed_gids: Option<Vec<u32>>,
     /// Connections served at once; more are refused at once.
     pub max_connections: Option<u64>,
+    /// The group the socket file is given to (producers' group).
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +184,11 @@ pub struct SocketConfig {
     pub allowed_gids: Vec<u32>,
     /// Connections served at once; one more is answered `busy` and closed.
     pub max_connections: usize,
+    /// The group the socket file is given to (`zoneagent-submit`): with a
+    /// mode that gives others no write, the kernel lets only its members
+    /// (and root and the agent) connect, so every peer that connects is
+    /// allowed.
+    pub group: Option<String>,
 }
 
 /// Bounds on the spool's work and what it keeps (`[spool]`).
@@ -464,6 +471,12 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
                 .ok()
                 .filter(|n| (1..=65536).contains(n))
                 .ok_or_else(|| key_err("socket.max_connections", "must be 1 to 65536"))?,
+        },
+        group: match raw.socket.group {
+            Some(g) if g.is_empty() || g.contains(['\n', '\0', ':']) => {
+                return Err(key_err("socket.group", "must be a group name"));
+            }
+            g => g,
         },
     };
 

@@ -197,3 +197,81 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Connects to `sock` as uid/gid 65534 with `groups` as its supplementary
+/// groups (the way systemd's SupplementaryGroups= hands them out, not
+/// through /etc/group), sends one line and returns the answer or the
+/// connect error.
+fn client(sock: &Path, groups: &[u32], line: &str) -> String {
+    let script = r#"
+import os, socket, sys
+os.setgroups([int(g) for g in sys.argv[2].split(",") if g])
+os.setgid(65534)
+os.setuid(65534)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print("connect:", e.strerror)
+    sys.exit(0)
+s.sendall(sys.argv[3].encode() + b"\n")
+print(s.makefile().readline().strip())
+"#;
+    let groups: Vec<String> = groups.iter().map(u32::to_string).collect();
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(sock)
+        .arg(groups.join(","))
+        .arg(line)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Producers reach the socket through `socket.group`: the socket file is
+/// that group's, its members connect (a supplementary group is enough),
+/// and others, `bind` among them by default, do not.
+#[test]
+fn producers_reach_the_socket_through_its_group() {
+    if !is_root() {
+        return;
+    }
+    if Command::new("python3").args(["-c", ""]).status().is_err() {
+        eprintln!("skipped: needs python3 as the socket client");
+        return;
+    }
+    // `daemon` (gid 1) plays zoneagent-submit: nobody is not a member.
+    let submit = nix::unistd::Group::from_name("daemon")
+        .unwrap()
+        .unwrap()
+        .gid;
+    let s = Setup::new(0);
+    let sock = s.path("agent.sock");
+    let config = zoneagent::config::parse(&format!(
+        "[socket]\npath = {}\nmode = \"0660\"\ngroup = \"daemon\"\n",
+        serde_json::to_string(&sock.to_string_lossy()).unwrap()
+    ))
+    .unwrap();
+    let spool = zoneagent::spool::Spool::open(&s.path("spool"), 1 << 20).unwrap();
+    let (wake, _woken) = std::sync::mpsc::channel();
+    zoneagent::daemon::socket::start(&config.socket, spool, 1 << 20, wake).unwrap();
+    let meta = fs::metadata(&sock).unwrap();
+    assert_eq!(meta.gid(), submit.as_raw());
+    assert_eq!(meta.mode() & 0o777, 0o660);
+
+    let event = r#"{"id":"e-1","type":"record.deleted","zone_uuid":"z","record_uuid":"r"}"#;
+    let member = client(&sock, &[submit.as_raw()], event);
+    assert!(member.contains("\"ok\":true"), "{member}");
+    let outsider = client(&sock, &[], event);
+    assert!(outsider.contains("Permission denied"), "{outsider}");
+    if let Ok(Some(bind)) = nix::unistd::Group::from_name("bind") {
+        let named = client(&sock, &[bind.gid.as_raw()], event);
+        assert!(named.contains("Permission denied"), "{named}");
+    }
+}

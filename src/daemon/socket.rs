@@ -9,6 +9,11 @@
 //! streaming thousands of events is not held to one fsync, or even one
 //! file, each.
 //! Peers are checked by `SO_PEERCRED` against the configured uids and gids.
+//! With `socket.group` the socket file belongs to that group and, when its
+//! mode does not let others write it, the kernel lets only root, the agent
+//! and members of the group connect (by their real groups, supplementary
+//! ones too, which `SO_PEERCRED` does not show): then every peer that
+//! connects is allowed.
 //! At most `socket.max_connections` are served at once (each costs two
 //! threads and up to `spool.max_event_bytes` of line buffer); one more is
 //! answered `busy` and closed by the accepting thread itself, without a
@@ -48,7 +53,12 @@ pub fn start(
         return Ok(());
     };
     remove_stale(path)?;
+    // Until the chown and chmod below, the socket has the umask's mode
+    // (0027 under the unit): nobody else can connect to it yet.
     let listener = UnixListener::bind(path)?;
+    if let Some(group) = &config.group {
+        give_to_group(path, group)?;
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.mode))?;
     let (tx, rx) = mpsc::channel::<Line>();
     thread::Builder::new()
@@ -123,6 +133,33 @@ fn refuse(stream: &UnixStream, e: &ApiError) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
+/// Gives the socket file to `group`, which the agent must be a member of.
+fn give_to_group(path: &Path, group: &str) -> io::Result<()> {
+    let gid = nix::unistd::Group::from_name(group)
+        .map_err(io::Error::from)?
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "socket.group `{}` does not exist",
+                    crate::logtext::Escaped(group)
+                ),
+            )
+        })?
+        .gid;
+    nix::unistd::chown(path, None, Some(gid)).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "cannot give {} to socket.group `{}` (the agent must be a member of it, \
+                 e.g. SupplementaryGroups= in the unit): {e}",
+                path.display(),
+                crate::logtext::Escaped(group)
+            ),
+        )
+    })
+}
+
 /// Removes a socket left by an earlier run; refuses to remove anything else.
 fn remove_stale(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
@@ -145,14 +182,24 @@ fn check_peer(stream: &UnixStream, config: &SocketConfig) -> Result<(), String> 
         || uid == me
         || config.allowed_uids.contains(&uid)
         || config.allowed_gids.contains(&gid)
+        || group_is_the_gate(config)
     {
         Ok(())
     } else {
         Err(format!(
-            "peer pid {} uid {uid} gid {gid} is not in socket.allowed_uids or socket.allowed_gids",
+            "peer pid {} uid {uid} gid {gid} is not in socket.allowed_uids or socket.allowed_gids \
+             (or socket.group with a mode that gives others no write)",
             cred.pid()
         ))
     }
+}
+
+/// Whether the kernel already checked the peer: the socket belongs to
+/// `socket.group` and its mode does not let others write it (`connect`
+/// needs write permission), so only root, the agent and members of the
+/// group could connect.
+fn group_is_the_gate(config: &SocketConfig) -> bool {
+    config.group.is_some() && config.mode & 0o002 == 0
 }
 
 fn answer_err(e: &ApiError) -> String {
@@ -270,5 +317,28 @@ fn committer(spool: &Spool, rx: &Receiver<Line>, wake: &Sender<Wake>) {
         if !good.is_empty() {
             let _ = wake.send(Wake::Spool);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_group_is_the_gate_only_when_others_are_shut_out() {
+        let config = |group: Option<&str>, mode| SocketConfig {
+            path: None,
+            mode,
+            allowed_uids: Vec::new(),
+            allowed_gids: Vec::new(),
+            max_connections: 1,
+            group: group.map(str::to_owned),
+        };
+        assert!(group_is_the_gate(&config(Some("zoneagent-submit"), 0o660)));
+        assert!(group_is_the_gate(&config(Some("zoneagent-submit"), 0o600)));
+        assert!(group_is_the_gate(&config(Some("zoneagent-submit"), 0o664)));
+        assert!(!group_is_the_gate(&config(Some("zoneagent-submit"), 0o666)));
+        assert!(!group_is_the_gate(&config(Some("zoneagent-submit"), 0o662)));
+        assert!(!group_is_the_gate(&config(None, 0o660)));
     }
 }
