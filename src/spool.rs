@@ -575,6 +575,31 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
+    /// With limits set, listing `new/` prunes `failed/` once an interval
+    /// has passed since the last prune, and not again before the next.
+    #[test]
+    fn names_prunes_failed_when_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = SpoolLimits {
+            failed_keep: 1,
+            ..SpoolLimits::default()
+        };
+        let spool = Spool::open(dir.path(), 100).unwrap().with_limits(limits);
+        for i in 0..3 {
+            let name = spool.submit(format!("bad {i}").as_bytes()).unwrap();
+            spool
+                .fail(&name, None, &[ApiError::new("parse_error", None, "x")])
+                .unwrap();
+        }
+        let count = || fs::read_dir(spool.failed_dir()).unwrap().count();
+        spool.names(10).unwrap();
+        assert_eq!(count(), 6, "not due yet: opened just now");
+        let pruned = spool.pruned.as_ref().unwrap();
+        *pruned.lock().unwrap() = Instant::now().checked_sub(PRUNE_INTERVAL);
+        spool.names(10).unwrap();
+        assert_eq!(count(), 2, "due: the newest event and its report are left");
+    }
+
     #[test]
     fn a_process_of_another_user_is_alive() {
         use nix::errno::Errno;
