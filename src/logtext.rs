@@ -10,7 +10,7 @@
 //! ring a bell. This module does no I/O but the writer's own write to
 //! stderr.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 /// User text shown with every character that could forge or disturb a log
@@ -68,8 +68,11 @@ fn write_escaped(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
 
 /// The log's writer: stderr, one formatted event per `write`, with every
 /// control character but the event's last newline escaped (see the module
-/// docs). With `ansi` the formatter's own colour sequences (ESC `[` …) are
-/// let through, for a terminal; the daemon under systemd logs without.
+/// docs) as `\n`, `\r`, `\t` or `\uXXXX`: escapes that are also valid
+/// inside a JSON string, where the JSON format leaves C1 controls, line
+/// separators and bidi controls raw. With `ansi` the formatter's own colour
+/// sequences (ESC `[` …) are let through, for a terminal; the daemon under
+/// systemd logs without.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EscapingStderr {
     pub(crate) ansi: bool,
@@ -105,10 +108,14 @@ impl<W: Write> Write for EscapingWriter<W> {
         for c in body.chars() {
             match c {
                 '\u{1b}' if self.ansi => out.push(c),
-                '\\' => out.push('\\'),
-                c => {
-                    let _ = write_escaped(&mut out, c.encode_utf8(&mut [0; 4]));
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                // Every character escaped is in the BMP: four digits do.
+                c if needs_escape(c) => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
                 }
+                c => out.push(c),
             }
         }
         out.push_str(newline);
@@ -156,7 +163,7 @@ mod tests {
         let out = String::from_utf8(w.inner).unwrap();
         assert_eq!(
             out,
-            " WARN refused spool entry file=x\\n INFO zoneagent: deployed\\r\\u{1b}[1A\n"
+            " WARN refused spool entry file=x\\n INFO zoneagent: deployed\\r\\u001b[1A\n"
         );
         assert_eq!(out.lines().count(), 1);
 
@@ -166,5 +173,26 @@ mod tests {
         };
         w.write_all(b"\x1b[33m WARN\x1b[0m a\nb\n").unwrap();
         assert_eq!(w.inner, b"\x1b[33m WARN\x1b[0m a\\nb\n");
+    }
+
+    /// The JSON format escapes C0 controls itself but leaves NEL, the
+    /// line separators and bidi controls raw: the writer's escapes for
+    /// them keep every line valid JSON.
+    #[test]
+    fn writer_keeps_json_lines_json() {
+        let mut w = EscapingWriter {
+            inner: Vec::new(),
+            ansi: false,
+        };
+        let line = serde_json::json!({"fields": {"file": "a\u{85}b\u{2028}c\u{202e}d\n\u{1b}"}});
+        w.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let out = String::from_utf8(w.inner).unwrap();
+        assert_eq!(out.lines().count(), 1);
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, line);
+        assert!(
+            out.contains("\\u0085") && out.contains("\\u2028") && out.contains("\\u202e"),
+            "{out}"
+        );
     }
 }
