@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::fsutil;
 use nix::fcntl::OFlag;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -211,31 +212,26 @@ impl Spool {
         // entries it adds below the first listing's last name are exactly
         // what the first one skipped; those above it wait for the next
         // pass.
-        let first = self.list()?;
-        let mut names = first.clone();
+        let mut names = self.list(&HashSet::new())?;
         // (In arrival order: an entry that arrived before the last one
         // seen is one the first listing skipped.)
-        if let Some(last) = first.iter().max() {
-            let seen: std::collections::HashSet<&String> = first.iter().map(|a| &a.name).collect();
-            names.extend(
-                self.list()?
-                    .into_iter()
-                    .filter(|a| a < last && !seen.contains(&a.name)),
-            );
+        if let Some(last) = names.iter().max().cloned() {
+            let seen: HashSet<String> = names.iter().map(|a| a.name.clone()).collect();
+            names.extend(self.list(&seen)?.into_iter().filter(|a| *a < last));
         }
         names.sort_unstable();
         names.truncate(limit);
         Ok(names.into_iter().map(|a| a.name).collect())
     }
 
-    /// `new/` with each entry's arrival time (its `lstat`; entries gone
-    /// meanwhile are left out).
-    fn list(&self) -> io::Result<Vec<Arrival>> {
+    /// `new/` but the names in `skip`, with each entry's arrival time (its
+    /// `lstat`; entries gone meanwhile are left out).
+    fn list(&self, skip: &HashSet<String>) -> io::Result<Vec<Arrival>> {
         let mut names = Vec::new();
         for entry in fs::read_dir(self.new_dir())? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
+            if name.starts_with('.') || skip.contains(&name) {
                 continue;
             }
             // DirEntry::metadata is an lstat: a link's own ctime.
