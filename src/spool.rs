@@ -507,8 +507,17 @@ impl Spool {
                 .and_then(|m| m.modified())
                 .is_ok_and(|m| now.duration_since(m).unwrap_or_default() > age);
             if ours_dead || old {
-                fs::remove_file(entry.path())?;
-                removed += 1;
+                // One entry that cannot go (a directory a producer made)
+                // must not stop the cleaning of the rest.
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(
+                        file = %crate::logtext::Escaped(&name),
+                        error = %e,
+                        "cannot remove a file from spool/tmp"
+                    ),
+                }
             }
         }
         Ok(removed)
@@ -594,6 +603,28 @@ mod tests {
         *pruned.lock().unwrap() = Instant::now().checked_sub(PRUNE_INTERVAL);
         spool.names(10).unwrap();
         assert_eq!(count(), 2, "due: the newest event and its report are left");
+    }
+
+    #[test]
+    fn clean_tmp_goes_on_past_what_it_cannot_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 100).unwrap();
+        let tmp = dir.path().join("tmp");
+        fs::create_dir(tmp.join("0-a-directory")).unwrap();
+        fs::File::open(tmp.join("0-a-directory"))
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        fs::write(tmp.join("1-old.json"), b"x").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(tmp.join("1-old.json"))
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert_eq!(spool.clean_tmp(Duration::from_hours(1)).unwrap(), 1);
+        assert!(tmp.join("0-a-directory").is_dir());
+        assert!(!tmp.join("1-old.json").exists());
     }
 
     #[test]
