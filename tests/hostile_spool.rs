@@ -1,11 +1,15 @@
-//! What someone who can write the spool (or plant files beside the agent's
-//! own) can do with links and names, through the library alone: no BIND,
-//! no daemon.
+//! What someone who can write the spool or reach the socket can do, with
+//! no BIND: links, names, log text, junk and floods.
 //!
-//! Every test plants its traps at the names the code used to make up
-//! (`.<name>.<pid>.tmp` beside the file, `<name>.error.json` in
-//! `spool/failed/`) and checks that nothing outside the spool changes,
-//! while the write itself still succeeds or fails cleanly.
+//! - Links planted at the names the code used to make up
+//!   (`.<name>.<pid>.tmp` beside a file, `<name>.error.json` in
+//!   `spool/failed/`) change nothing outside the spool, while the write
+//!   itself still succeeds or fails cleanly.
+//! - Line breaks, CR and terminal escapes in a spool file's name or an
+//!   event's fields cannot forge a log line (the real binary, `run --once`).
+//! - Junk named to sort first does not starve real events; `failed/` is
+//!   pruned by count and by age; the socket serves at most
+//!   `socket.max_connections` at once.
 
 #![allow(clippy::unwrap_used)]
 
