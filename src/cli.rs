@@ -133,11 +133,12 @@ fn init_logging(config: &Config, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ZONEAGENT_LOG")
         .unwrap_or_else(|_| EnvFilter::new(if daemon { "info" } else { "warn" }));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logtext::EscapingStderr { ansi })
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(ansi);
     let _ = match config.log_format {
         crate::config::LogFormat::Json => builder.json().try_init(),
         // journald adds its own timestamps.
@@ -223,6 +224,11 @@ fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
         Ok(t) => t,
         Err(code) => return code,
     };
+    // After the read: root may read a dump the agent's user cannot.
+    if let Err(e) = crate::identity::ensure_state_owner(&config.paths.state) {
+        print_error(&e);
+        return EXIT_FAILURE;
+    }
     let zones: Vec<Zone> = match zone::decode(&text) {
         Ok(z) => z,
         Err(e) => {
@@ -268,6 +274,10 @@ fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
 }
 
 fn rebuild_cmd(config: Config, only: &[String], dry_run: bool, force: bool) -> i32 {
+    if let Err(e) = crate::identity::ensure_state_owner(&config.paths.state) {
+        print_error(&e);
+        return EXIT_FAILURE;
+    }
     let mut wanted = BTreeSet::new();
     for d in only {
         match name::parse_domain(d) {

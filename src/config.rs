@@ -5,6 +5,7 @@
 //! (unknown keys are refused, so a typo is an error, not a silent default);
 //! [`Config`] is the checked result that the rest of the program uses.
 
+use crate::logtext::Escaped;
 use crate::model::name::{self, Name};
 use crate::render::{RenderOptions, SoaFields};
 use crate::validate::{MAX_TTL, ZoneDefaults};
@@ -130,6 +131,12 @@ pub struct RawBind {
 pub struct RawSpool {
     pub max_event_bytes: Option<u64>,
     pub rescan_seconds: Option<f64>,
+    /// Bytes of spool files read in one dispatcher pass.
+    pub max_pass_bytes: Option<u64>,
+    /// Failed events kept in `failed/` (each with its report).
+    pub failed_keep: Option<u64>,
+    /// Days a failed event is kept in `failed/`.
+    pub failed_max_age_days: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +146,10 @@ pub struct RawSocket {
     pub mode: Option<String>,
     pub allowed_uids: Option<Vec<u32>>,
     pub allowed_gids: Option<Vec<u32>>,
+    /// Connections served at once; more are refused at once.
+    pub max_connections: Option<u64>,
+    /// The group the socket file is given to (producers' group).
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +199,46 @@ pub struct SocketConfig {
     /// root).
     pub allowed_uids: Vec<u32>,
     pub allowed_gids: Vec<u32>,
+    /// Connections served at once; one more is answered `busy` and closed.
+    pub max_connections: usize,
+    /// The group the socket file is given to (`zoneagent-submit`): with a
+    /// mode that gives others no write, the kernel lets only its members
+    /// (and root and the agent) connect, so every peer that connects is
+    /// allowed.
+    pub group: Option<String>,
+}
+
+/// Bounds on the spool's work and what it keeps (`[spool]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolLimits {
+    /// Bytes of spool files one dispatcher pass reads before it stops and
+    /// leaves the rest for the next pass (at least one file is read).
+    pub max_pass_bytes: u64,
+    /// Failed events kept in `failed/`, newest first.
+    pub failed_keep: usize,
+    /// Failed events older than this are removed from `failed/`.
+    pub failed_max_age: std::time::Duration,
+}
+
+/// Default of `spool.max_pass_bytes`: 64 MiB.
+pub const DEFAULT_MAX_PASS_BYTES: u64 = 64 * 1024 * 1024;
+/// Default of `spool.failed_keep`.
+pub const DEFAULT_FAILED_KEEP: usize = 10_000;
+/// Default of `spool.failed_max_age_days`.
+pub const DEFAULT_FAILED_MAX_AGE_DAYS: f64 = 30.0;
+/// Default of `socket.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+impl Default for SpoolLimits {
+    fn default() -> Self {
+        SpoolLimits {
+            max_pass_bytes: DEFAULT_MAX_PASS_BYTES,
+            failed_keep: DEFAULT_FAILED_KEEP,
+            failed_max_age: std::time::Duration::from_secs_f64(
+                DEFAULT_FAILED_MAX_AGE_DAYS * 86400.0,
+            ),
+        }
+    }
 }
 
 /// The checked configuration.
@@ -201,6 +252,7 @@ pub struct Config {
     pub bind: BindConfig,
     pub max_event_bytes: u64,
     pub rescan_seconds: f64,
+    pub spool_limits: SpoolLimits,
     pub socket: SocketConfig,
     pub log_format: LogFormat,
     /// Most records a zone may have before it is held: every change of a
@@ -353,7 +405,10 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             Some(s) => s.parse().map_err(|_| {
                 key_err(
                     "bind.server",
-                    format!("`{s}` is not an address:port like \"127.0.0.1:53\""),
+                    format!(
+                        "`{}` is not an address:port like \"127.0.0.1:53\"",
+                        Escaped(s)
+                    ),
                 )
             })?,
         },
@@ -389,6 +444,31 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
+    let max_pass_bytes = raw.spool.max_pass_bytes.unwrap_or(DEFAULT_MAX_PASS_BYTES);
+    if max_pass_bytes == 0 {
+        return Err(key_err("spool.max_pass_bytes", "must be more than 0"));
+    }
+    let failed_keep = match raw.spool.failed_keep {
+        None => DEFAULT_FAILED_KEEP,
+        Some(n) => usize::try_from(n)
+            .map_err(|_| key_err("spool.failed_keep", "is too large for this machine"))?,
+    };
+    let days = raw
+        .spool
+        .failed_max_age_days
+        .unwrap_or(DEFAULT_FAILED_MAX_AGE_DAYS);
+    if !(days > 0.0 && days <= 36500.0) {
+        return Err(key_err(
+            "spool.failed_max_age_days",
+            "must be more than 0 and at most 36500",
+        ));
+    }
+    let spool_limits = SpoolLimits {
+        max_pass_bytes,
+        failed_keep,
+        failed_max_age: std::time::Duration::from_secs_f64(days * 86400.0),
+    };
+
     let mode = match raw.socket.mode.as_deref() {
         None => 0o660,
         Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
@@ -397,7 +477,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             .ok_or_else(|| {
                 key_err(
                     "socket.mode",
-                    format!("`{m}` is not an octal mode like \"0660\""),
+                    format!("`{}` is not an octal mode like \"0660\"", Escaped(m)),
                 )
             })?,
     };
@@ -406,6 +486,19 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         mode,
         allowed_uids: raw.socket.allowed_uids.unwrap_or_default(),
         allowed_gids: raw.socket.allowed_gids.unwrap_or_default(),
+        max_connections: match raw.socket.max_connections {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=65536).contains(n))
+                .ok_or_else(|| key_err("socket.max_connections", "must be 1 to 65536"))?,
+        },
+        group: match raw.socket.group {
+            Some(g) if g.is_empty() || g.contains(['\n', '\0', ':']) => {
+                return Err(key_err("socket.group", "must be a group name"));
+            }
+            g => g,
+        },
     };
 
     Ok(Config {
@@ -421,6 +514,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         bind,
         max_event_bytes,
         rescan_seconds,
+        spool_limits,
         socket,
         log_format: raw.log.format.unwrap_or_default(),
         max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)?
@@ -459,6 +553,17 @@ mod tests {
         assert_eq!(c.serial, SerialPolicy::Date);
         assert_eq!(c.bind.rndc, ["rndc"]);
         assert!(!c.zone.strict);
+        assert_eq!(c.spool_limits, SpoolLimits::default());
+        assert_eq!(c.socket.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let c = parse(
+            "[spool]\nmax_pass_bytes = 1000\nfailed_keep = 5\nfailed_max_age_days = 0.5\n\
+             [socket]\nmax_connections = 3",
+        )
+        .unwrap();
+        assert_eq!(c.spool_limits.max_pass_bytes, 1000);
+        assert_eq!(c.spool_limits.failed_keep, 5);
+        assert_eq!(c.spool_limits.failed_max_age.as_secs(), 43200);
+        assert_eq!(c.socket.max_connections, 3);
     }
 
     #[test]
@@ -523,11 +628,23 @@ mod tests {
             ("[soa]\nrname = \"a.b@example.net\"", "soa.rname"),
             ("[socket]\nmode = \"999\"", "socket.mode"),
             ("[bind]\nrndc = []", "bind.rndc"),
+            ("[spool]\nmax_pass_bytes = 0", "spool.max_pass_bytes"),
+            (
+                "[spool]\nfailed_max_age_days = 0",
+                "spool.failed_max_age_days",
+            ),
+            ("[spool]\nfailed_keep = -1", "failed_keep"),
+            ("[socket]\nmax_connections = 0", "socket.max_connections"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+        // Values quoted back in an error are escaped (they reach the log).
+        let err = parse("[bind]\nserver = \"x\\n INFO forged\\u001b\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`x\\n INFO forged\\u{1b}`"), "{err}");
         let err = parse("[zone]\nnameserver = []").unwrap_err().to_string();
         assert!(err.contains("nameserver"), "{err}");
         let err = parse("[soa]\nrefresh = \"x\"").unwrap_err().to_string();

@@ -15,6 +15,8 @@ pub mod deploy;
 pub mod error;
 pub mod exec;
 pub mod fsutil;
+pub mod identity;
+pub(crate) mod logtext;
 pub mod model;
 pub mod progress;
 pub mod render;

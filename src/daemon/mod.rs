@@ -39,7 +39,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// the exit code.
 pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let spool = match Spool::open(&config.paths.spool, config.max_event_bytes) {
-        Ok(s) => s,
+        Ok(s) => s.with_limits(config.spool_limits),
         Err(e) => {
             tracing::error!(path = %config.paths.spool.display(), error = %e, "cannot open the spool");
             return EXIT_FAILURE;
@@ -49,6 +49,16 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         Ok(0) => {}
         Ok(n) => tracing::info!(files = n, "removed temporary files of dead writers"),
         Err(e) => tracing::warn!(error = %e, "cannot clean spool/tmp"),
+    }
+    let l = config.spool_limits;
+    match spool.prune_failed(
+        std::time::SystemTime::now(),
+        l.failed_keep,
+        l.failed_max_age,
+    ) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "pruned spool/failed"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune spool/failed"),
     }
     let mut deployer = match Deployer::open(config.clone()) {
         Ok(d) => d,

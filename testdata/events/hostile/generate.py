@@ -936,6 +936,21 @@ case("sync-valid", {"id": "@ID@", "type": "sync",
                               {"uuid": "sync-new", "domain": "sync-new.example", "records": [rec()]}]},
      "applied", "-", "a sync keeping hostile-zone and adding one zone")
 
+# ---------------------------------------------------------------------------
+# 13. A-labels by letter case: the ACE prefix `xn--` is case-insensitive
+#     (RFC 5890 section 2.3.2.1), so `Xn--` and `xN--` must be decoded and
+#     checked like `xn--`. `ab-g4t` is Punycode of a, U+202E RIGHT-TO-LEFT
+#     OVERRIDE, b.
+# ---------------------------------------------------------------------------
+case("domain-xn-mixed-case-rtl", zone_created("new-xn-rtl", "Xn--ab-g4t.test"), "failed", "domain",
+     "`Xn--` A-label hiding a right-to-left override, taken as plain ASCII when only xn--/XN-- were decoded")
+case("domain-xn-mixed-case-garbage", zone_created("new-xn-zz", "Xn--zz"), "failed", "domain",
+     "`Xn--zz` is not Punycode of anything valid")
+case("name-xn-mixed-case-rtl", created(rec(name="xN--ab-g4t")), "failed", "name",
+     "`xN--` owner label hiding a right-to-left override")
+case("cname-target-xn-mixed-case", created(rec(rtype="CNAME", name="alias", value="xN--zz.example.")),
+     "failed", "value", "`xN--zz` in a CNAME target is not Punycode of anything valid")
+
 
 # ---------------------------------------------------------------------------
 
