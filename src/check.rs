@@ -193,11 +193,11 @@ fn check_part(
         })
         .collect();
     let conf_path = zones_dir.join(format!(".check.{}.{part}.conf", std::process::id()));
-    fs::write(&conf_path, conf::check_conf(zones_dir, &stanzas, strict)).map_err(|source| {
-        CheckError::Io {
-            path: conf_path.clone(),
-            source,
-        }
+    // Written without following a link someone may have planted there.
+    let text = conf::check_conf(zones_dir, &stanzas, strict);
+    crate::fsutil::write_synced(&conf_path, text.as_bytes()).map_err(|source| CheckError::Io {
+        path: conf_path.clone(),
+        source,
     })?;
     let argv = checkzone::checkconf_argv(checkconf, &conf_path);
     let output = exec::run(&argv);

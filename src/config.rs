@@ -517,8 +517,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         spool_limits,
         socket,
         log_format: raw.log.format.unwrap_or_default(),
-        max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)?
-            as usize,
+        max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)? as usize,
     })
 }
 

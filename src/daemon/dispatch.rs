@@ -72,14 +72,19 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
     stats.more = names.len() > MAX_PASS_FILES;
     let mut items = Vec::new();
     let mut groups = Vec::new();
+    // Bytes read in this pass: a backlog of large files is worked off in
+    // passes of at most `spool.max_pass_bytes`, so memory stays bounded.
+    let mut bytes_read = 0u64;
     for name in names.into_iter().take(MAX_PASS_FILES) {
         // Decoding a large backlog is work too: the watchdog is fed here.
         crate::progress::beat();
-        if stats.events >= MAX_PASS_EVENTS {
+        if stats.events >= MAX_PASS_EVENTS || bytes_read >= spool.max_pass_bytes() {
             stats.more = true;
             break;
         }
-        match spool.read_entry(name) {
+        let entry = spool.read_entry(name);
+        bytes_read += entry.size();
+        match entry {
             Entry::Refused { name, reason } => {
                 stats.events += 1;
                 tracing::warn!(file = ?name, reason = ?reason, "refused spool entry");
