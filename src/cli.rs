@@ -89,6 +89,21 @@ pub enum Command {
         #[arg(default_value = "-")]
         event: PathBuf,
     },
+    /// Reads existing BIND zone files (through named-checkzone) and prints
+    /// them as a dump in the API's shape (what `import` takes) on stdout;
+    /// what cannot be carried over is reported per record on stderr.
+    Adopt {
+        /// Print reports as JSON objects in the API's error shape.
+        #[arg(long)]
+        json: bool,
+        /// Take the primary zones this named.conf lists.
+        #[arg(long, value_name = "FILE")]
+        named_conf: Option<PathBuf>,
+        /// Zone files (`DOMAIN=FILE`, `DOMAIN.zone`, `db.DOMAIN`) or
+        /// directories of them.
+        #[arg(required_unless_present = "named_conf")]
+        paths: Vec<PathBuf>,
+    },
     /// Shows every zone with its serial and what is pending.
     Status {
         /// One JSON document instead of a table.
@@ -123,6 +138,11 @@ pub fn run(cli: Cli) -> i32 {
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
         Command::Status { json } => status_cmd(&config, json),
+        Command::Adopt {
+            json,
+            named_conf,
+            paths,
+        } => crate::adopt::run(&config, json, named_conf.as_deref(), &paths),
     }
 }
 

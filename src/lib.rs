@@ -5,6 +5,7 @@
 //! parsing) does no I/O; the shell modules around it read files, run BIND's
 //! tools and talk to `named`.
 
+pub mod adopt;
 pub mod bind;
 pub mod cli;
 pub mod config;
