@@ -104,6 +104,26 @@ pub enum Command {
         #[arg(required_unless_present = "named_conf")]
         paths: Vec<PathBuf>,
     },
+    /// Fetches every zone from the platform's API and applies them as one
+    /// `sync` (zones the API no longer lists are removed).
+    Pull {
+        /// The API's base URL (default: api.url).
+        #[arg(long = "api", value_name = "URL")]
+        url: Option<String>,
+        /// File holding the Bearer token (default: api.token_file).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Fetch and print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even when more than api.max_removal_share of the zones
+        /// would be removed.
+        #[arg(long)]
+        allow_mass_delete: bool,
+        /// Print problems as JSON objects in the API's error shape.
+        #[arg(long)]
+        json: bool,
+    },
     /// Shows every zone with its serial and what is pending.
     Status {
         /// One JSON document instead of a table.
@@ -138,6 +158,22 @@ pub fn run(cli: Cli) -> i32 {
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
         Command::Status { json } => status_cmd(&config, json),
+        Command::Pull {
+            url,
+            token_file,
+            dry_run,
+            allow_mass_delete,
+            json,
+        } => crate::pull::run(
+            &config,
+            url,
+            token_file,
+            &crate::pull::PullOptions {
+                dry_run,
+                allow_mass_delete,
+            },
+            json,
+        ),
         Command::Adopt {
             json,
             named_conf,

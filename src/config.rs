@@ -64,6 +64,21 @@ pub struct RawConfig {
     pub socket: RawSocket,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub api: RawApi,
+}
+
+/// `[api]`: where `zoneagent pull` reads the platform's zones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub resync_seconds: Option<u64>,
+    pub max_removal_share: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    pub retries: Option<u32>,
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,6 +188,27 @@ pub struct SocketConfig {
     pub allowed_gids: Vec<u32>,
 }
 
+/// The platform's API, for `pull` (see [`crate::pull`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// Base URL, e.g. `https://admin.vps.org` (the `/api/v1/dns-zones/`
+    /// path is added); `None`: `pull` needs `--api`.
+    pub url: Option<String>,
+    /// File holding the Bearer token (never logged).
+    pub token_file: Option<PathBuf>,
+    /// Periodic pull by the daemon; 0 is off (the default).
+    pub resync_seconds: u64,
+    /// A pull that would remove more than this share of the zones is
+    /// refused without `--allow-mass-delete`.
+    pub max_removal_share: f64,
+    /// Per request, connect to last byte.
+    pub timeout_seconds: f64,
+    /// Retries of a 5xx or a timeout, with doubling backoff.
+    pub retries: u32,
+    /// Zone details fetched at once.
+    pub concurrency: usize,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -186,6 +222,7 @@ pub struct Config {
     pub rescan_seconds: f64,
     pub socket: SocketConfig,
     pub log_format: LogFormat,
+    pub api: ApiConfig,
 }
 
 /// Default nameservers: the platform's own.
@@ -387,6 +424,8 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         allowed_gids: raw.socket.allowed_gids.unwrap_or_default(),
     };
 
+    let api = check_api(raw.api)?;
+
     Ok(Config {
         paths,
         render: RenderOptions { soa, default_ttl },
@@ -401,6 +440,39 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         rescan_seconds,
         socket,
         log_format: raw.log.format.unwrap_or_default(),
+        api,
+    })
+}
+
+fn check_api(raw: RawApi) -> Result<ApiConfig, ConfigError> {
+    if let Some(u) = &raw.url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(key_err(
+            "api.url",
+            format!("`{u}` is not an http:// or https:// URL"),
+        ));
+    }
+    let max_removal_share = raw.max_removal_share.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&max_removal_share) {
+        return Err(key_err("api.max_removal_share", "must be between 0 and 1"));
+    }
+    let timeout_seconds = raw.timeout_seconds.unwrap_or(30.0);
+    if !(timeout_seconds > 0.0 && timeout_seconds <= 3600.0) {
+        return Err(key_err("api.timeout_seconds", "must be between 0 and 3600"));
+    }
+    let concurrency = raw.concurrency.unwrap_or(4);
+    if !(1..=64).contains(&concurrency) {
+        return Err(key_err("api.concurrency", "must be between 1 and 64"));
+    }
+    Ok(ApiConfig {
+        url: raw.url,
+        token_file: raw.token_file,
+        resync_seconds: raw.resync_seconds.unwrap_or(0),
+        max_removal_share,
+        timeout_seconds,
+        retries: raw.retries.unwrap_or(3).min(10),
+        concurrency,
     })
 }
 
@@ -484,6 +556,9 @@ mod tests {
             ("[soa]\nrname = \"a.b@example.net\"", "soa.rname"),
             ("[socket]\nmode = \"999\"", "socket.mode"),
             ("[bind]\nrndc = []", "bind.rndc"),
+            ("[api]\nurl = \"ftp://x\"", "api.url"),
+            ("[api]\nmax_removal_share = 2.0", "api.max_removal_share"),
+            ("[api]\nconcurrency = 0", "api.concurrency"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod model;
 pub mod plan;
 pub mod progress;
+pub mod pull;
 pub mod render;
 pub mod serial;
 pub mod spool;
