@@ -110,6 +110,8 @@ pub enum PullError {
     Deploy(#[source] crate::deploy::DeployError),
     #[error("failed to put the sync into the spool")]
     Spool(#[source] std::io::Error),
+    #[error("the fetch thread of the periodic pull panicked")]
+    Panicked,
     #[error("failed to apply the sync")]
     Dispatch(#[source] crate::daemon::dispatch::DispatchError),
 }
@@ -132,7 +134,8 @@ impl PullError {
             PullError::State(_)
             | PullError::Deploy(_)
             | PullError::Spool(_)
-            | PullError::Dispatch(_) => ("internal_error", None),
+            | PullError::Dispatch(_)
+            | PullError::Panicked => ("internal_error", None),
         };
         let mut detail = self.to_string();
         let mut source = std::error::Error::source(self);
@@ -813,6 +816,126 @@ pub fn pull(
         outcome.applied = Some(total);
     }
     Ok(outcome)
+}
+
+/// The daemon's periodic pull (`api.resync_seconds`): the fetch runs on
+/// a thread of its own so the loop keeps applying events; when it is done,
+/// the loop thread turns it into a sync ([`Resync::poll`]) right before
+/// its next dispatch pass. A zone an event changed while the fetch ran
+/// keeps its state; the events still waiting sort after the sync, whose
+/// spool name is the moment the fetch began. Nothing else applies between
+/// the merge and the pass, so no event is lost or reordered.
+pub struct Resync {
+    next_at: Option<std::time::Instant>,
+    running: Option<Running>,
+}
+
+struct Running {
+    name: String,
+    before: BTreeMap<String, Fingerprint>,
+    thread: std::thread::JoinHandle<Result<Pulled, PullError>>,
+}
+
+impl Resync {
+    /// Off unless the configuration asks for it; the first pull is at
+    /// once.
+    pub fn new(api: &ApiConfig) -> Resync {
+        Resync {
+            next_at: (api.resync_seconds > 0 && api.url.is_some()).then(std::time::Instant::now),
+            running: None,
+        }
+    }
+
+    /// How long the loop may sleep before [`Resync::poll`] has work.
+    pub fn wait(&self) -> Option<Duration> {
+        if self.running.is_some() {
+            return Some(Duration::from_millis(100));
+        }
+        self.next_at
+            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// Starts a fetch when one is due; turns a finished one into a sync
+    /// in the spool. Errors are logged: the next one is tried at the next
+    /// interval.
+    pub fn poll(&mut self, deployer: &crate::deploy::Deployer, spool: &crate::spool::Spool) {
+        let api = &deployer.config.api;
+        if self
+            .running
+            .as_ref()
+            .is_some_and(|r| r.thread.is_finished())
+            && let Some(r) = self.running.take()
+        {
+            let result = r
+                .thread
+                .join()
+                .unwrap_or(Err(PullError::Panicked))
+                .and_then(|pulled| finish_resync(deployer, spool, &r.name, &r.before, pulled));
+            match result {
+                Ok(n) => tracing::info!(zones = n, "periodic pull handed to the engine"),
+                Err(e) => {
+                    tracing::error!(error = %crate::daemon::error_chain(&e), "periodic pull failed");
+                }
+            }
+            self.next_at = (api.resync_seconds > 0)
+                .then(|| std::time::Instant::now() + Duration::from_secs(api.resync_seconds));
+        }
+        let due = self.next_at.is_some_and(|t| std::time::Instant::now() >= t);
+        if !due || self.running.is_some() {
+            return;
+        }
+        let token = match api.token_file.as_deref().map(read_token).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %crate::daemon::error_chain(&e), "periodic pull cannot start");
+                self.next_at = Some(
+                    std::time::Instant::now() + Duration::from_secs(api.resync_seconds.max(1)),
+                );
+                return;
+            }
+        };
+        let api = api.clone();
+        self.running = Some(Running {
+            name: crate::spool::unique_name(),
+            before: fingerprints(&deployer.states),
+            thread: std::thread::spawn(move || fetch(&api, token)),
+        });
+    }
+}
+
+fn finish_resync(
+    deployer: &crate::deploy::Deployer,
+    spool: &crate::spool::Spool,
+    name: &str,
+    before: &BTreeMap<String, Fingerprint>,
+    pulled: Pulled,
+) -> Result<usize, PullError> {
+    for s in &pulled.skipped {
+        tracing::warn!(detail = %s.detail, "periodic pull");
+    }
+    let now = fingerprints(&deployer.states);
+    let current: BTreeSet<String> = now.keys().cloned().collect();
+    let wanted: BTreeSet<String> = pulled.zones.iter().map(|z| z.uuid.clone()).collect();
+    check_removals(&current, &wanted, deployer.config.api.max_removal_share)?;
+    let (zones, kept) = merge_changed(pulled.zones, before, &now);
+    for u in &kept {
+        tracing::info!(zone = %u, "an event changed this zone during the pull; its state is kept");
+    }
+    let n = zones.len();
+    let event = Event {
+        id: format!("pull-{}", name.trim_end_matches(".json")),
+        seq: None,
+        body: Body::Sync { zones },
+    };
+    let bytes = serde_json::to_vec(&event).map_err(|e| PullError::Spool(e.into()))?;
+    if bytes.len() as u64 > deployer.config.max_event_bytes {
+        return Err(PullError::TooLarge {
+            bytes: bytes.len(),
+            max: deployer.config.max_event_bytes,
+        });
+    }
+    spool.submit_as(name, &bytes).map_err(PullError::Spool)?;
+    Ok(n)
 }
 
 /// `zoneagent pull`: returns the exit code.

@@ -299,3 +299,46 @@ fn events_during_a_pull_apply_after_it() {
     assert_eq!(env.named.query("new.z0.example", "A"), ["203.0.113.5"]);
     assert_eq!(env.named.query("z1.example", "A"), ["198.51.100.2"]);
 }
+
+/// With a daemon running: it pulls by itself every `api.resync_seconds`,
+/// and a `pull` from the command line is handed to it through the spool.
+#[test]
+fn the_daemon_pulls_periodically_and_takes_a_pull_from_the_command_line() {
+    use support::agent::{Daemon, eventually};
+    let server = ApiServer::start(TOKEN);
+    server.with(|b| b.zones = zones(3));
+    let env = env_for(&server);
+    let mut text = fs::read_to_string(&env.config).unwrap();
+    text.push_str("resync_seconds = 1\n");
+    fs::write(&env.config, text).unwrap();
+    let daemon = Daemon::start(&env);
+    let answers = |d: &str, a: &str| env.named.query(d, "A") == [a.to_owned()];
+    assert!(
+        eventually(20, || answers("z2.example", "192.0.2.3")),
+        "{}",
+        daemon.log_text()
+    );
+    // A change on the platform arrives with the next periodic pull.
+    server.with(|b| b.zones[1]["records"][0]["value"] = json!("198.51.100.9"));
+    assert!(
+        eventually(20, || answers("z1.example", "198.51.100.9")),
+        "{}",
+        daemon.log_text()
+    );
+
+    // The command line hands its sync to the running daemon.
+    server.with(|b| b.zones[0]["records"][0]["value"] = json!("198.51.100.7"));
+    let out = env.run(&["pull"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("handed to the running agent"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        eventually(20, || answers("z0.example", "198.51.100.7")),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(!daemon.log_text().contains(TOKEN));
+}
