@@ -124,6 +124,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compares what named serves (AXFR) with what the state renders,
+    /// RRset by RRset, and reports the drift per zone.
+    Verify {
+        /// Only this zone (repeatable).
+        #[arg(long = "zone", value_name = "DOMAIN")]
+        zones: Vec<String>,
+        /// One JSON object per zone.
+        #[arg(long)]
+        json: bool,
+        /// Rewrite and reload drifted zones (as `rebuild --force`), with a
+        /// serial above the served one.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Shows every zone with its serial and what is pending.
     Status {
         /// One JSON document instead of a table.
@@ -174,6 +188,11 @@ pub fn run(cli: Cli) -> i32 {
             },
             json,
         ),
+        Command::Verify {
+            zones,
+            json,
+            repair,
+        } => crate::verify::run(&config, &zones, json, repair),
         Command::Adopt {
             json,
             named_conf,

@@ -24,3 +24,4 @@ pub mod spool;
 pub mod state;
 pub mod store;
 pub mod validate;
+pub mod verify;
