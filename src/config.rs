@@ -79,6 +79,7 @@ pub struct RawApi {
     pub timeout_seconds: Option<f64>,
     pub retries: Option<u32>,
     pub concurrency: Option<usize>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,6 +208,9 @@ pub struct ApiConfig {
     pub retries: u32,
     /// Zone details fetched at once.
     pub concurrency: usize,
+    /// PEM file of the CA certificates to trust for HTTPS instead of the
+    /// Mozilla roots (a platform behind a private CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The checked configuration.
@@ -473,6 +477,7 @@ fn check_api(raw: RawApi) -> Result<ApiConfig, ConfigError> {
         timeout_seconds,
         retries: raw.retries.unwrap_or(3).min(10),
         concurrency,
+        ca_file: raw.ca_file,
     })
 }
 

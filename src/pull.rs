@@ -63,6 +63,8 @@ pub enum PullError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to read the CA certificates in {path}: {detail}")]
+    CaFile { path: PathBuf, detail: String },
     #[error("the token file {path} is empty")]
     EmptyToken { path: PathBuf },
     #[error("the API refused the token (401) at {url}: {detail}")]
@@ -124,6 +126,7 @@ impl PullError {
             PullError::TokenFile { .. } | PullError::EmptyToken { .. } => {
                 ("config_error", Some("api.token_file".to_owned()))
             }
+            PullError::CaFile { .. } => ("config_error", Some("api.ca_file".to_owned())),
             PullError::Unauthorized { .. } => ("unauthorized", None),
             PullError::Forbidden { .. } => ("forbidden", Some("permission".to_owned())),
             PullError::Status { .. } => ("api_error", None),
@@ -390,9 +393,20 @@ pub struct Client {
 
 impl Client {
     /// A client with a whole-request timeout; redirects are not followed
-    /// (the token must not go where the operator did not point it).
-    pub fn new(token: Option<Token>, timeout: Duration, retries: u32) -> Client {
+    /// (the token must not go where the operator did not point it). HTTPS
+    /// is rustls, with the Mozilla roots or the given CA certificates.
+    pub fn new(
+        token: Option<Token>,
+        timeout: Duration,
+        retries: u32,
+        roots: Option<Vec<ureq::tls::Certificate<'static>>>,
+    ) -> Client {
+        let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
+        if let Some(roots) = roots {
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .max_redirects(0)
@@ -604,14 +618,35 @@ pub fn read_token(path: &Path) -> Result<Token, PullError> {
     Ok(Token(t.to_owned()))
 }
 
+/// Reads the CA certificates of a PEM file.
+pub fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, PullError> {
+    let err = |detail: String| PullError::CaFile {
+        path: path.to_owned(),
+        detail,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| err(e.to_string()))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(err("no CERTIFICATE in it".to_owned()));
+    }
+    Ok(certs)
+}
+
 /// Lists and fetches every zone the API holds.
 pub fn fetch(api: &ApiConfig, token: Option<Token>) -> Result<Pulled, PullError> {
     let base = api.url.as_deref().ok_or(PullError::NoUrl)?;
     let list = list_url(base).ok_or(PullError::NoUrl)?;
+    let roots = api.ca_file.as_deref().map(read_ca_file).transpose()?;
     let client = Client::new(
         token,
         Duration::from_secs_f64(api.timeout_seconds),
         api.retries,
+        roots,
     );
     let listed = client.list(&list)?;
     let mut unique = BTreeSet::new();
@@ -1155,7 +1190,7 @@ mod tests {
     fn token_is_never_shown() {
         let t = Token("vps_secret".to_owned());
         assert!(!format!("{t:?}").contains("secret"));
-        let c = Client::new(Some(t), Duration::from_secs(1), 0);
+        let c = Client::new(Some(t), Duration::from_secs(1), 0, None);
         assert!(!format!("{c:?}").contains("secret"));
     }
 

@@ -342,3 +342,33 @@ fn the_daemon_pulls_periodically_and_takes_a_pull_from_the_command_line() {
     );
     assert!(!daemon.log_text().contains(TOKEN));
 }
+
+/// The same pull over HTTPS (rustls on both ends), trusting the test's CA
+/// through `api.ca_file`; without it the certificate is refused.
+#[test]
+fn pull_over_https() {
+    let (server, ca) = ApiServer::start_tls(TOKEN);
+    server.with(|b| b.zones = zones(2));
+    let env = env_for(&server);
+    let (out, e) = {
+        let out = env.run(&["pull", "--json"]);
+        let e = errors(&out);
+        (out, e)
+    };
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(e[0]["error_code"], "unavailable", "{e:?}");
+    let ca_file = env.root.join("ca.pem");
+    fs::write(&ca_file, ca).unwrap();
+    let mut text = fs::read_to_string(&env.config).unwrap();
+    writeln!(
+        text,
+        "ca_file = {}",
+        serde_json::to_string(&ca_file.to_string_lossy()).unwrap()
+    )
+    .unwrap();
+    fs::write(&env.config, text).unwrap();
+    let out = env.run(&["pull"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stderr(&out).contains("wrote 2 zone(s)"), "{}", show(&out));
+    assert_eq!(env.named.query("z1.example", "A"), ["192.0.2.2"]);
+}

@@ -49,6 +49,40 @@ pub struct ApiServer {
 
 impl ApiServer {
     pub fn start(token: &str) -> ApiServer {
+        ApiServer::start_with(token, None)
+    }
+
+    /// The same over HTTPS (rustls) with a certificate for 127.0.0.1
+    /// issued by a fresh CA; returns the CA's PEM too.
+    pub fn start_tls(token: &str) -> (ApiServer, String) {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(
+            ca_params,
+            rcgen::KeyPair::generate().expect("key"),
+        )
+        .expect("ca");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .expect("params")
+            .signed_by(&key, &*ca)
+            .expect("cert");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server config");
+        let mut server = ApiServer::start_with(token, Some(Arc::new(config)));
+        server.url = server.url.replacen("http://", "https://", 1);
+        (server, ca.pem())
+    }
+
+    fn start_with(token: &str, tls: Option<Arc<rustls::ServerConfig>>) -> ApiServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(Behaviour {
@@ -64,7 +98,18 @@ impl ApiServer {
                 }
                 if let Ok(conn) = conn {
                     let s = Arc::clone(&s);
-                    std::thread::spawn(move || handle(conn, &s));
+                    let tls = tls.clone();
+                    std::thread::spawn(move || {
+                        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                        match tls {
+                            None => handle(conn, &s),
+                            Some(config) => {
+                                if let Ok(session) = rustls::ServerConnection::new(config) {
+                                    handle(rustls::StreamOwned::new(session, conn), &s);
+                                }
+                            }
+                        }
+                    });
                 }
             }
         });
@@ -90,7 +135,8 @@ impl Drop for ApiServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        let addr = self.url.split("://").nth(1).unwrap_or_default().to_owned();
+        let _ = TcpStream::connect(addr);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -101,8 +147,7 @@ fn error_body(detail: &str, code: &str) -> String {
     json!({"detail": detail, "error_code": code, "field": null}).to_string()
 }
 
-fn handle(mut conn: TcpStream, state: &Mutex<Behaviour>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+fn handle(mut conn: impl Read + Write, state: &Mutex<Behaviour>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -136,6 +181,7 @@ fn handle(mut conn: TcpStream, state: &Mutex<Behaviour>) {
     );
     let _ = conn.write_all(head.as_bytes());
     let _ = conn.write_all(body.as_bytes());
+    let _ = conn.flush();
 }
 
 fn answer(target: &str, auth: Option<&str>, state: &Mutex<Behaviour>) -> (u16, String) {
