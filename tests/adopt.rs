@@ -1,5 +1,5 @@
 //! `zoneagent adopt`, round trip: hand-written zone files (generated from a
-//! seed, with `$INCLUDE`, `$ORIGIN`, relative and absolute names, blank
+//! seed, with `$INCLUDE`, `$ORIGIN`, `$GENERATE`, relative and absolute names, blank
 //! owners, parentheses, comments, every API type and one that is not) go
 //! through adopt, then `import` into a private `named`, then AXFR, and
 //! give the same RRsets for the eight API types as the files say. TXT is
@@ -294,6 +294,18 @@ fn generate(dir: &Path, domain: &str, rng: &mut XorShift) -> Generated {
         600,
         "in dept".into(),
     );
+    // $GENERATE (BIND's own directive) expands to one RR per step.
+    let (lo, hi) = (1 + rng.below(5), 6 + rng.below(4));
+    writeln!(main, "$GENERATE {lo}-{hi} gen$ 120 A 198.18.0.$").unwrap();
+    for i in lo..=hi {
+        add(
+            &mut ex,
+            &format!("gen{i}.{d}."),
+            "A",
+            120,
+            format!("198.18.0.{i}"),
+        );
+    }
     // After an $INCLUDE the origin is the zone again.
     writeln!(main, "after A 192.0.2.99").unwrap();
     add(
