@@ -537,15 +537,16 @@ pub struct ConfZones {
     pub zones: Vec<ConfZone>,
 }
 
+/// A token of named.conf syntax (also key files).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
+pub(crate) enum Token {
     Word(String),
     Open,
     Close,
     End,
 }
 
-fn tokens(text: &str) -> Vec<Token> {
+pub(crate) fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -583,12 +584,12 @@ fn tokens(text: &str) -> Vec<Token> {
 
 /// One statement: its words and, if it has one, its block.
 #[derive(Debug, Default)]
-struct Statement {
-    words: Vec<String>,
-    block: Vec<Statement>,
+pub(crate) struct Statement {
+    pub(crate) words: Vec<String>,
+    pub(crate) block: Vec<Statement>,
 }
 
-fn statements(tokens: &[Token], pos: &mut usize) -> Vec<Statement> {
+pub(crate) fn statements(tokens: &[Token], pos: &mut usize) -> Vec<Statement> {
     let mut out = Vec::new();
     let mut current = Statement::default();
     while let Some(t) = tokens.get(*pos) {
@@ -606,7 +607,7 @@ fn statements(tokens: &[Token], pos: &mut usize) -> Vec<Statement> {
     out
 }
 
-fn value<'a>(block: &'a [Statement], key: &str) -> Option<&'a str> {
+pub(crate) fn value<'a>(block: &'a [Statement], key: &str) -> Option<&'a str> {
     block
         .iter()
         .find(|s| s.words.first().is_some_and(|w| w == key))

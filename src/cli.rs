@@ -137,6 +137,9 @@ pub enum Command {
         /// serial above the served one.
         #[arg(long)]
         repair: bool,
+        /// Sign the transfers with this TSIG key (a `tsig-keygen` file).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
     },
     /// Shows every zone with its serial and what is pending.
     Status {
@@ -192,7 +195,8 @@ pub fn run(cli: Cli) -> i32 {
             zones,
             json,
             repair,
-        } => crate::verify::run(&config, &zones, json, repair),
+            key_file,
+        } => crate::verify::run(&config, &zones, key_file.as_deref(), json, repair),
         Command::Adopt {
             json,
             named_conf,

@@ -164,18 +164,88 @@ pub fn compare(expected: &RrSets, served: &RrSets) -> [Vec<Difference>; 3] {
     [missing, extra, different]
 }
 
-/// The AXFR query for a zone.
-fn axfr_query(id: u16, zone: &Name) -> Result<Vec<u8>, String> {
+/// A TSIG key (RFC 8945) as BIND's key files write it.
+#[derive(Clone)]
+pub struct TsigKey {
+    pub name: String,
+    pub algorithm: String,
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TsigKey({} {}, <secret>)", self.name, self.algorithm)
+    }
+}
+
+/// Reads `key "NAME" { algorithm ALG; secret "BASE64"; };` (the output of
+/// `tsig-keygen`; the first key of the file).
+pub fn parse_key_file(text: &str) -> Result<TsigKey, String> {
+    use crate::adopt::{statements, tokens, value};
+    let toks = tokens(text);
+    let mut pos = 0;
+    let key = statements(&toks, &mut pos)
+        .into_iter()
+        .find(|s| s.words.first().is_some_and(|w| w == "key"))
+        .ok_or("no `key` statement")?;
+    let name = key.words.get(1).ok_or("the key has no name")?.clone();
+    let algorithm = value(&key.block, "algorithm")
+        .ok_or("the key has no algorithm")?
+        .to_ascii_lowercase();
+    let secret = value(&key.block, "secret").ok_or("the key has no secret")?;
+    let secret = data_encoding::BASE64
+        .decode(secret.as_bytes())
+        .map_err(|e| format!("the secret is not base64: {e}"))?;
+    Ok(TsigKey {
+        name,
+        algorithm,
+        secret,
+    })
+}
+
+fn signer(key: &TsigKey) -> Result<rr::TSigner, String> {
+    use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+    let algorithm =
+        TsigAlgorithm::from_name(rr::Name::from_ascii(&key.algorithm).map_err(|e| e.to_string())?);
+    let name = rr::Name::from_ascii(&key.name).map_err(|e| e.to_string())?;
+    // RFC 8945 §10: 300 s of fudge is the recommended value.
+    rr::TSigner::new(key.secret.clone(), algorithm, name, 300).map_err(|e| e.to_string())
+}
+
+/// The AXFR query for a zone, signed when there is a key; with the
+/// verifier of the signed answers.
+fn axfr_query(
+    id: u16,
+    zone: &Name,
+    key: Option<&TsigKey>,
+) -> Result<(Vec<u8>, Option<rr::TSigVerifier>), String> {
     let name = rr::Name::from_ascii(zone.to_absolute()).map_err(|e| e.to_string())?;
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
     msg.add_query(Query::query(name, RecordType::AXFR));
-    msg.to_vec().map_err(|e| e.to_string())
+    let mut verifier = None;
+    if let Some(key) = key {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (tsig, v) = signer(key)?
+            .sign_message(&msg, now)
+            .map_err(|e| e.to_string())?;
+        msg.signature = Some(tsig);
+        verifier = v;
+    }
+    Ok((msg.to_vec().map_err(|e| e.to_string())?, verifier))
 }
 
 /// Transfers a zone over TCP (RFC 5936): messages until the closing SOA.
-pub fn axfr(server: SocketAddr, zone: &Name, timeout: Duration) -> Result<Vec<rr::Record>, String> {
+/// With a key, the query is signed and every answer's TSIG verified.
+pub fn axfr(
+    server: SocketAddr,
+    zone: &Name,
+    timeout: Duration,
+    key: Option<&TsigKey>,
+) -> Result<Vec<rr::Record>, String> {
     let id = u16::try_from(std::process::id() & 0xffff).unwrap_or(1);
-    let query = axfr_query(id, zone)?;
+    let (query, mut verifier) = axfr_query(id, zone, key)?;
     let mut conn = TcpStream::connect_timeout(&server, timeout)
         .map_err(|e| format!("connect to {server}: {e}"))?;
     conn.set_read_timeout(Some(timeout))
@@ -197,7 +267,13 @@ pub fn axfr(server: SocketAddr, zone: &Name, timeout: Duration) -> Result<Vec<rr
         let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
         conn.read_exact(&mut buf)
             .map_err(|e| format!("read: {e}"))?;
-        let msg = Message::from_vec(&buf).map_err(|e| format!("bad response: {e}"))?;
+        let msg = match verifier.as_mut() {
+            Some(v) => v
+                .verify(&buf)
+                .map_err(|e| format!("TSIG of the answer does not verify: {e}"))?
+                .into_message(),
+            None => Message::from_vec(&buf).map_err(|e| format!("bad response: {e}"))?,
+        };
         if msg.metadata.id != id {
             return Err("response with another id".to_owned());
         }
@@ -222,7 +298,12 @@ pub fn axfr(server: SocketAddr, zone: &Name, timeout: Duration) -> Result<Vec<rr
 
 /// Verifies one zone of the state against what named serves and the file
 /// on disk.
-pub fn verify_zone(config: &Config, uuid: &str, state: &ZoneState) -> ZoneReport {
+pub fn verify_zone(
+    config: &Config,
+    key: Option<&TsigKey>,
+    uuid: &str,
+    state: &ZoneState,
+) -> ZoneReport {
     let domain = state
         .deployed
         .as_ref()
@@ -266,7 +347,7 @@ pub fn verify_zone(config: &Config, uuid: &str, state: &ZoneState) -> ZoneReport
         Err(_) => FileState::Missing,
     };
     let timeout = Duration::from_secs_f64(config.bind.confirm_timeout.min(30.0));
-    match axfr(config.bind.server, &valid.origin, timeout) {
+    match axfr(config.bind.server, &valid.origin, timeout, key) {
         Ok(records) => {
             let (served, serial) = collect(&records);
             report.served_serial = serial;
@@ -312,13 +393,17 @@ fn select(
 }
 
 /// Verifies the zones (all, or `only`) without the state's lock.
-pub fn verify(config: &Config, only: &[String]) -> Result<Vec<ZoneReport>, VerifyError> {
+pub fn verify(
+    config: &Config,
+    key: Option<&TsigKey>,
+    only: &[String],
+) -> Result<Vec<ZoneReport>, VerifyError> {
     let states = Store::open_read_only(&config.paths.state)
         .load_all()
         .map_err(VerifyError::State)?;
     Ok(select(states, only)?
         .iter()
-        .map(|(uuid, s)| verify_zone(config, uuid, s))
+        .map(|(uuid, s)| verify_zone(config, key, uuid, s))
         .collect())
 }
 
@@ -335,7 +420,11 @@ fn rndc(config: &Config, args: &[&str]) -> Result<(), String> {
 /// Rewrites and reloads the drifted zones through the normal deploy path
 /// (forced), then verifies them again. Needs the state's lock (no daemon
 /// running).
-pub fn repair(config: &Config, reports: &mut [ZoneReport]) -> Result<(), VerifyError> {
+pub fn repair(
+    config: &Config,
+    key: Option<&TsigKey>,
+    reports: &mut [ZoneReport],
+) -> Result<(), VerifyError> {
     use crate::deploy::{Change, Deployer, Options};
     let mut deployer = Deployer::open(config.clone()).map_err(VerifyError::Deploy)?;
     for report in reports.iter_mut().filter(|r| r.drifted()) {
@@ -393,7 +482,7 @@ pub fn repair(config: &Config, reports: &mut [ZoneReport]) -> Result<(), VerifyE
             let again = deployer
                 .states
                 .get(&report.uuid)
-                .map(|s| verify_zone(config, &report.uuid, s));
+                .map(|s| verify_zone(config, key, &report.uuid, s));
             let clean = again.is_some_and(|a| !a.drifted());
             if clean || std::time::Instant::now() >= deadline {
                 break clean;
@@ -419,9 +508,29 @@ fn show_set(s: Option<&RrSet>) -> String {
 }
 
 /// `zoneagent verify`: returns the exit code (1 when drift remains).
-pub fn run(config: &Config, only: &[String], json: bool, fix: bool) -> i32 {
-    use crate::error::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
-    let mut reports = match verify(config, only) {
+pub fn run(
+    config: &Config,
+    only: &[String],
+    key_file: Option<&std::path::Path>,
+    json: bool,
+    fix: bool,
+) -> i32 {
+    use crate::error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+    let key = match key_file.map(|p| {
+        std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| parse_key_file(&t))
+            .map_err(|e| format!("cannot read the TSIG key {}: {e}", p.display()))
+    }) {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let key = key.as_ref();
+    let mut reports = match verify(config, key, only) {
         Ok(r) => r,
         Err(e) => {
             crate::cli::print_error(&e);
@@ -434,7 +543,7 @@ pub fn run(config: &Config, only: &[String], json: bool, fix: bool) -> i32 {
     };
     if fix
         && reports.iter().any(ZoneReport::drifted)
-        && let Err(e) = repair(config, &mut reports)
+        && let Err(e) = repair(config, key, &mut reports)
     {
         crate::cli::print_error(&e);
         return EXIT_FAILURE;
@@ -518,6 +627,22 @@ mod tests {
         let a = &sets[&("www.example.com.".to_owned(), "A".to_owned())];
         assert_eq!(a.rdata.len(), 2);
         assert!(sets.contains_key(&("www.example.com.".to_owned(), "TXT".to_owned())));
+    }
+
+    #[test]
+    fn key_files() {
+        let text =
+            "key \"xfr-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0c2VjcmV0\";\n};\n";
+        let k = parse_key_file(text).unwrap();
+        assert_eq!(
+            (k.name.as_str(), k.algorithm.as_str()),
+            ("xfr-key", "hmac-sha256")
+        );
+        assert_eq!(k.secret, b"secretsecret");
+        assert!(!format!("{k:?}").contains("c2Vj"));
+        assert!(signer(&k).is_ok());
+        assert!(parse_key_file("options { };").is_err());
+        assert!(parse_key_file("key \"k\" { algorithm hmac-sha256; secret \"!!\"; };").is_err());
     }
 
     #[test]

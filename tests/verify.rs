@@ -148,3 +148,32 @@ fn a_dynamic_update_is_found_and_repaired_above_its_serial() {
     let (out, _) = reports(&env, &[]);
     assert!(out.status.success(), "{}", show(&out));
 }
+
+/// A server that transfers only with a TSIG key: verify without the key
+/// cannot compare (drift: the transfer is refused), with it finds nothing.
+#[test]
+fn transfers_signed_with_tsig() {
+    // The private named already declares its rndc key; let it authorise
+    // transfers too.
+    let env =
+        Env::new("[zone]\noptions = \"allow-transfer { key \\\"zoneagent-test-rndc\\\"; };\"\n");
+    import(&env);
+    let (out, r) = reports(&env, &["--zone", "one.example"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        of(&r, "one.example")["transfer_error"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{r:?}"
+    );
+    let key = env.named.dir().join("rndc.key");
+    let (out, r) = reports(&env, &["--key-file", key.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        show(&out),
+        env.named.log_tail(20)
+    );
+    assert!(r.iter().all(|z| z.get("transfer_error").is_none()), "{r:?}");
+}
