@@ -388,11 +388,15 @@ pub fn map_zone(domain: &Name, canonical: &str, defaults: &ZoneDefaults) -> Adop
         created_at: None,
         records,
     };
-    if let Err(errors) = validate::validate(&zone, defaults) {
-        for mut e in errors {
-            e.detail = format!("zone {domain}: {}", e.detail);
-            reports.push(e);
-        }
+    // Zone-wide rules (a CNAME beside other data, a target without an
+    // address): errors make `import` hold the zone, warnings are served.
+    let zone_wide = match validate::validate(&zone, defaults) {
+        Ok(valid) => valid.warnings,
+        Err(errors) => errors,
+    };
+    for mut e in zone_wide {
+        e.detail = format!("zone {domain}: {}", e.detail);
+        reports.push(e);
     }
     Adopted { zone, reports }
 }
