@@ -480,3 +480,52 @@ fn a_zone_bind_cannot_load_stops_without_a_partial_dump() {
         show(&out)
     );
 }
+
+#[test]
+fn sources_are_named_three_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.2\n";
+    fs::write(dir.path().join("db.one.example"), zone).unwrap();
+    fs::write(dir.path().join("two-hosts"), zone).unwrap();
+    let run = |args: &[String]| {
+        Command::new(env!("CARGO_BIN_EXE_zoneagent"))
+            .arg("adopt")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let out = run(&[
+        p("db.one.example"),
+        format!("two.example={}", p("two-hosts")),
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let dump: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let domains: Vec<&str> = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(domains, ["one.example", "two.example"]);
+    // `ns` and `www`; the SOA and the apex NS are reported.
+    assert_eq!(dump[0]["records"].as_array().unwrap().len(), 2);
+    // A file whose name gives no domain, and a zone given twice.
+    let out = run(&[p("two-hosts")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DOMAIN=FILE"),
+        "{}",
+        show(&out)
+    );
+    let out = run(&[
+        p("db.one.example"),
+        format!("one.example={}", p("two-hosts")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("twice"),
+        "{}",
+        show(&out)
+    );
+}
