@@ -372,3 +372,51 @@ fn pull_over_https() {
     assert!(stderr(&out).contains("wrote 2 zone(s)"), "{}", show(&out));
     assert_eq!(env.named.query("z1.example", "A"), ["192.0.2.2"]);
 }
+
+/// With a daemon running, an event it applies while a `pull` fetches is
+/// kept: the pulled (older) copy of that zone does not overwrite it.
+#[test]
+fn with_a_daemon_an_event_during_the_pull_is_kept() {
+    use support::agent::{Daemon, eventually};
+    let server = ApiServer::start(TOKEN);
+    server.with(|b| b.zones = zones(2));
+    let env = env_for(&server);
+    let out = env.run(&["pull"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let daemon = Daemon::start(&env);
+
+    let event = json!({"id": "evt-during-pull", "type": "record.created", "zone_uuid": "zone-0",
+        "record": {"uuid": "rec-new", "record_type": "A", "name": "new", "value": "203.0.113.5",
+                   "ttl": 300, "priority": null}});
+    let path = env.root.join("event.json");
+    fs::write(&path, event.to_string()).unwrap();
+    let submit = std::sync::Mutex::new(env.command(&["submit", path.to_str().unwrap()]));
+    server.with(|b| {
+        b.on_request.insert(
+            "/api/v1/dns-zones/".into(),
+            Box::new(move || assert!(submit.lock().unwrap().output().unwrap().status.success())),
+        );
+        // Slow, under the timeout: the daemon applies the event meanwhile.
+        b.slow_once.insert(
+            "/api/v1/dns-zones/zone-1/".into(),
+            Duration::from_millis(800),
+        );
+        b.zones[1]["records"][0]["value"] = json!("198.51.100.2");
+    });
+    let out = env.run(&["pull"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("(1 zone(s) kept their newer state)"),
+        "{}\n{}",
+        show(&out),
+        daemon.log_text()
+    );
+    // The sync applied (z1 changed) and the event's record is still there.
+    assert!(
+        eventually(20, || env.named.query("z1.example", "A")
+            == ["198.51.100.2"]),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(env.named.query("new.z0.example", "A"), ["203.0.113.5"]);
+}
