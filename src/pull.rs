@@ -18,7 +18,11 @@
 //! dispatch pass itself, as `run --once` does. When a daemon holds it, the
 //! daemon applies the sync; a zone whose state an event changed while the
 //! pull ran keeps that state (its current copy goes into the sync instead
-//! of the pulled one), so a pulled zone never overwrites a newer event.
+//! of the pulled one), so a pulled zone never overwrites a newer event;
+//! what remains is the moment between that last look at the state and the
+//! sync's arrival in the spool. The daemon's own periodic pull
+//! ([`Resync`]) makes the same choice on its loop thread right before its
+//! next pass, and has no such moment.
 
 use crate::config::{ApiConfig, Config};
 use crate::error::ApiError;
