@@ -899,6 +899,14 @@ impl Resync {
     /// interval.
     pub fn poll(&mut self, deployer: &crate::deploy::Deployer, spool: &crate::spool::Spool) {
         let api = &deployer.config.api;
+        // The configuration may have changed (SIGHUP): turned on, it pulls
+        // at once; turned off, no new pull starts.
+        let on = api.resync_seconds > 0 && api.url.is_some();
+        if !on {
+            self.next_at = None;
+        } else if self.next_at.is_none() && self.running.is_none() {
+            self.next_at = Some(std::time::Instant::now());
+        }
         if self
             .running
             .as_ref()
