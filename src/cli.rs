@@ -92,6 +92,58 @@ pub enum Command {
         #[arg(default_value = "-")]
         event: PathBuf,
     },
+    /// Reads existing BIND zone files (through named-checkzone) and prints
+    /// them as a dump in the API's shape (what `import` takes) on stdout;
+    /// what cannot be carried over is reported per record on stderr.
+    Adopt {
+        /// Print reports as JSON objects in the API's error shape.
+        #[arg(long)]
+        json: bool,
+        /// Take the primary zones this named.conf lists.
+        #[arg(long, value_name = "FILE")]
+        named_conf: Option<PathBuf>,
+        /// Zone files (`DOMAIN=FILE`, `DOMAIN.zone`, `db.DOMAIN`) or
+        /// directories of them.
+        #[arg(required_unless_present = "named_conf")]
+        paths: Vec<PathBuf>,
+    },
+    /// Fetches every zone from the platform's API and applies them as one
+    /// `sync` (zones the API no longer lists are removed).
+    Pull {
+        /// The API's base URL (default: api.url).
+        #[arg(long = "api", value_name = "URL")]
+        url: Option<String>,
+        /// File holding the Bearer token (default: api.token_file).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Fetch and print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even when more than api.max_removal_share of the zones
+        /// would be removed.
+        #[arg(long)]
+        allow_mass_delete: bool,
+        /// Print problems as JSON objects in the API's error shape.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compares what named serves (AXFR) with what the state renders,
+    /// RRset by RRset, and reports the drift per zone.
+    Verify {
+        /// Only this zone (repeatable).
+        #[arg(long = "zone", value_name = "DOMAIN")]
+        zones: Vec<String>,
+        /// One JSON object per zone.
+        #[arg(long)]
+        json: bool,
+        /// Rewrite and reload drifted zones (as `rebuild --force`), with a
+        /// serial above the served one.
+        #[arg(long)]
+        repair: bool,
+        /// Sign the transfers with this TSIG key (a `tsig-keygen` file).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
     /// Shows every zone with its serial and what is pending.
     Status {
         /// One JSON document instead of a table.
@@ -126,6 +178,33 @@ pub fn run(cli: Cli) -> i32 {
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
         Command::Status { json } => status_cmd(&config, json),
+        Command::Pull {
+            url,
+            token_file,
+            dry_run,
+            allow_mass_delete,
+            json,
+        } => crate::pull::run(
+            &config,
+            url,
+            token_file,
+            &crate::pull::PullOptions {
+                dry_run,
+                allow_mass_delete,
+            },
+            json,
+        ),
+        Command::Verify {
+            zones,
+            json,
+            repair,
+            key_file,
+        } => crate::verify::run(&config, &zones, key_file.as_deref(), json, repair),
+        Command::Adopt {
+            json,
+            named_conf,
+            paths,
+        } => crate::adopt::run(&config, json, named_conf.as_deref(), &paths),
     }
 }
 

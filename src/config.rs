@@ -67,6 +67,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub validate: RawValidate,
+    #[serde(default)]
+    pub api: RawApi,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +77,20 @@ pub struct RawValidate {
     /// Refuse zones that `named` serves with a warning (see
     /// [`ZoneDefaults::strict`]).
     pub strict: Option<bool>,
+}
+
+/// `[api]`: where `zoneagent pull` reads the platform's zones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub resync_seconds: Option<u64>,
+    pub max_removal_share: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    pub retries: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -241,6 +257,30 @@ impl Default for SpoolLimits {
     }
 }
 
+/// The platform's API, for `pull` (see [`crate::pull`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// Base URL, e.g. `https://admin.vps.org` (the `/api/v1/dns-zones/`
+    /// path is added); `None`: `pull` needs `--api`.
+    pub url: Option<String>,
+    /// File holding the Bearer token (never logged).
+    pub token_file: Option<PathBuf>,
+    /// Periodic pull by the daemon; 0 is off (the default).
+    pub resync_seconds: u64,
+    /// A pull that would remove more than this share of the zones is
+    /// refused without `--allow-mass-delete`.
+    pub max_removal_share: f64,
+    /// Per request, connect to last byte.
+    pub timeout_seconds: f64,
+    /// Retries of a 5xx or a timeout, with doubling backoff.
+    pub retries: u32,
+    /// Zone details fetched at once.
+    pub concurrency: usize,
+    /// PEM file of the CA certificates to trust for HTTPS instead of the
+    /// Mozilla roots (a platform behind a private CA).
+    pub ca_file: Option<PathBuf>,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -258,6 +298,7 @@ pub struct Config {
     /// Most records a zone may have before it is held: every change of a
     /// zone rewrites its whole record, so this bounds the cost of one.
     pub max_records: usize,
+    pub api: ApiConfig,
 }
 
 /// Default nameservers: the platform's own.
@@ -501,6 +542,8 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         },
     };
 
+    let api = check_api(raw.api)?;
+
     Ok(Config {
         paths,
         render: RenderOptions { soa, default_ttl },
@@ -518,6 +561,40 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         socket,
         log_format: raw.log.format.unwrap_or_default(),
         max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)? as usize,
+        api,
+    })
+}
+
+fn check_api(raw: RawApi) -> Result<ApiConfig, ConfigError> {
+    if let Some(u) = &raw.url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(key_err(
+            "api.url",
+            format!("`{u}` is not an http:// or https:// URL"),
+        ));
+    }
+    let max_removal_share = raw.max_removal_share.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&max_removal_share) {
+        return Err(key_err("api.max_removal_share", "must be between 0 and 1"));
+    }
+    let timeout_seconds = raw.timeout_seconds.unwrap_or(30.0);
+    if !(timeout_seconds > 0.0 && timeout_seconds <= 3600.0) {
+        return Err(key_err("api.timeout_seconds", "must be between 0 and 3600"));
+    }
+    let concurrency = raw.concurrency.unwrap_or(4);
+    if !(1..=64).contains(&concurrency) {
+        return Err(key_err("api.concurrency", "must be between 1 and 64"));
+    }
+    Ok(ApiConfig {
+        url: raw.url,
+        token_file: raw.token_file,
+        resync_seconds: raw.resync_seconds.unwrap_or(0),
+        max_removal_share,
+        timeout_seconds,
+        retries: raw.retries.unwrap_or(3).min(10),
+        concurrency,
+        ca_file: raw.ca_file,
     })
 }
 
@@ -634,6 +711,9 @@ mod tests {
             ),
             ("[spool]\nfailed_keep = -1", "failed_keep"),
             ("[socket]\nmax_connections = 0", "socket.max_connections"),
+            ("[api]\nurl = \"ftp://x\"", "api.url"),
+            ("[api]\nmax_removal_share = 2.0", "api.max_removal_share"),
+            ("[api]\nconcurrency = 0", "api.concurrency"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

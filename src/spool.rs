@@ -190,6 +190,21 @@ impl Spool {
         Ok(names)
     }
 
+    /// Submits one event durably under a name the caller chose (from
+    /// [`unique_name`] taken earlier), so that it sorts where that moment
+    /// sorts: `pull` names its sync at the moment the pull began, and the
+    /// events that arrived meanwhile apply after it.
+    pub fn submit_as(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.root.join("tmp").join(name);
+        let result = fsutil::write_synced(&tmp, bytes)
+            .and_then(|()| fs::rename(&tmp, self.new_dir().join(name)))
+            .and_then(|()| fsutil::sync_dir(&self.new_dir()));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Lists `new/` in name order and reads what is safe to read, at most
     /// `limit` entries (the oldest).
     pub fn scan(&self, limit: usize) -> io::Result<Vec<Entry>> {

@@ -121,9 +121,13 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let mut retry_at: Option<Instant> = None;
     let mut any_failed = false;
     let mut more = false;
+    let mut resync = crate::pull::Resync::new(&config.api);
     loop {
         crate::progress::beat();
         let due = retry_at.is_none_or(|t| Instant::now() >= t);
+        if !once {
+            resync.poll(&mut deployer);
+        }
         if due {
             match dispatch::run_once(&mut deployer, &spool, now()) {
                 Ok(stats) => {
@@ -188,6 +192,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         let mut wait = Duration::from_secs_f64(deployer.config.rescan_seconds);
         if let Some(t) = retry_at {
             wait = wait.min(t.saturating_duration_since(Instant::now()));
+        }
+        if let Some(t) = resync.wait() {
+            wait = wait.min(t);
         }
         let mut stop = false;
         idle.store(true, std::sync::atomic::Ordering::Relaxed);
