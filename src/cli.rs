@@ -103,6 +103,7 @@ pub fn run(cli: Cli) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    crate::exec::set_default_timeout(config.bind.tool_timeout);
     init_logging(&config, matches!(cli.command, Command::Run { .. }));
     match cli.command {
         Command::Run { once } => crate::daemon::run(&config, cli.config.as_deref(), once),

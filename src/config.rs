@@ -108,6 +108,12 @@ pub struct RawBind {
     /// Where the local `named` answers queries (`127.0.0.1:53`), to
     /// confirm the served serial.
     pub server: Option<String>,
+    /// Seconds any one run of `rndc`, `named-checkzone` or
+    /// `named-checkconf` may take before it is killed.
+    pub tool_timeout: Option<f64>,
+    /// named's own configuration (default `/etc/bind/named.conf`), which
+    /// must include `paths.include`.
+    pub named_conf: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +165,10 @@ pub struct BindConfig {
     pub rndc: Vec<String>,
     pub confirm_timeout: f64,
     pub server: std::net::SocketAddr,
+    /// Deadline of every tool run.
+    pub tool_timeout: std::time::Duration,
+    /// named's own configuration file.
+    pub named_conf: PathBuf,
 }
 
 /// The Unix socket source.
@@ -317,6 +327,13 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             "must be between 0 and 3600 seconds",
         ));
     }
+    let tool_timeout = raw.bind.tool_timeout.unwrap_or(60.0);
+    if !(tool_timeout > 0.0 && tool_timeout <= 3600.0) {
+        return Err(key_err(
+            "bind.tool_timeout",
+            "must be between 0 and 3600 seconds",
+        ));
+    }
     let bind = BindConfig {
         checkzone: raw
             .bind
@@ -337,6 +354,11 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
                 )
             })?,
         },
+        tool_timeout: std::time::Duration::from_secs_f64(tool_timeout),
+        named_conf: raw
+            .bind
+            .named_conf
+            .unwrap_or_else(|| PathBuf::from("/etc/bind/named.conf")),
     };
     for (key, path) in [
         ("paths.zones", &paths.zones),
@@ -484,6 +506,7 @@ mod tests {
             ("[soa]\nrname = \"a.b@example.net\"", "soa.rname"),
             ("[socket]\nmode = \"999\"", "socket.mode"),
             ("[bind]\nrndc = []", "bind.rndc"),
+            ("[bind]\ntool_timeout = 0", "bind.tool_timeout"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

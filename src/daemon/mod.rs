@@ -251,6 +251,7 @@ fn reload_config(deployer: &mut Deployer, path: Option<&Path>) -> bool {
                     "SIGHUP: changes to [paths] and [socket] take effect at the next start"
                 );
             }
+            crate::exec::set_default_timeout(new.bind.tool_timeout);
             let paths = deployer.config.paths.clone();
             let socket = deployer.config.socket.clone();
             deployer.set_config(Config {
