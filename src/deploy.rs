@@ -11,7 +11,7 @@
 //! `named` cannot be reached, everything stays installed and the zones are
 //! marked pending; [`Deployer::retry_pending`] finishes the job later.
 
-use crate::bind::{checkzone, conf, query, rndc};
+use crate::bind::{checkzone, conf, rndc};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::exec::{self, ToolError};
@@ -26,7 +26,6 @@ use crate::validate;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -1018,92 +1017,7 @@ pub fn soa_serial(text: &str) -> Option<u32> {
     None
 }
 
-/// Asks `server` for the SOA of each zone until each serves at least the
-/// expected serial or `timeout` passes; returns the domains confirmed.
-pub fn confirm_serials(
-    server: std::net::SocketAddr,
-    zones: &[(String, u32)],
-    timeout: Duration,
-) -> BTreeSet<String> {
-    /// Queries in flight at once: more would overflow the socket's receive
-    /// buffer and be dropped.
-    const WINDOW: usize = 512;
-    let mut confirmed = BTreeSet::new();
-    let bind_addr: std::net::SocketAddr = if server.is_ipv4() {
-        ([127, 0, 0, 1], 0).into()
-    } else {
-        (std::net::Ipv6Addr::LOCALHOST, 0).into()
-    };
-    let Ok(socket) = UdpSocket::bind(bind_addr) else {
-        return confirmed;
-    };
-    let names: Vec<Option<Name>> = zones
-        .iter()
-        .map(|(d, _)| crate::model::name::parse_domain(d).ok())
-        .collect();
-    let id_of = |i: usize| u16::try_from(i % 65_536).unwrap_or(0);
-    let mut open: BTreeSet<usize> = (0..zones.len()).filter(|i| names[*i].is_some()).collect();
-    let mut by_id: HashMap<u16, Vec<usize>> = HashMap::new();
-    for &i in &open {
-        by_id.entry(id_of(i)).or_default().push(i);
-    }
-    let deadline = Instant::now() + timeout;
-    let mut buf = [0u8; 4096];
-    let mut round = Duration::from_millis(2);
-    let mut cursor = 0usize;
-    while !open.is_empty() && Instant::now() < deadline {
-        crate::progress::beat();
-        // The next window of open zones, round-robin, so zones still
-        // loading do not keep the others from being asked.
-        let mut window: Vec<usize> = open.range(cursor..).copied().take(WINDOW).collect();
-        if window.len() < WINDOW {
-            window.extend(open.range(..cursor).copied().take(WINDOW - window.len()));
-        }
-        cursor = window.last().map_or(0, |l| l + 1);
-        for &i in &window {
-            if let Some(name) = &names[i] {
-                let _ = socket.send_to(&query::soa_query(id_of(i), name), server);
-            }
-        }
-        let mut waiting: HashSet<usize> = window.into_iter().collect();
-        let before = open.len();
-        // Ask again soon at first (a small zone loads in milliseconds),
-        // then back off to 50 ms between rounds.
-        let round_end = Instant::now() + round;
-        round = (round * 2).min(Duration::from_millis(50));
-        while !waiting.is_empty() && Instant::now() < round_end {
-            let left = round_end.saturating_duration_since(Instant::now());
-            let _ = socket.set_read_timeout(Some(left.max(Duration::from_micros(100))));
-            let Ok((n, _)) = socket.recv_from(&mut buf) else {
-                continue;
-            };
-            let Some((id, answer)) = query::parse_answer(&buf[..n]) else {
-                continue;
-            };
-            for &i in by_id.get(&id).map_or(&[][..], Vec::as_slice) {
-                if !waiting.remove(&i) {
-                    continue;
-                }
-                let (domain, want) = &zones[i];
-                if let query::Answer::Serial(s) = answer
-                    && (s == *want || serial::Serial(s) > serial::Serial(*want))
-                {
-                    confirmed.insert(domain.clone());
-                    open.remove(&i);
-                }
-            }
-        }
-        let progressed = open.len() < before;
-        if progressed {
-            // Zones are coming in: ask the next window at once.
-            round = Duration::from_millis(2);
-        } else {
-            // Answers came but with old serials: named is still loading.
-            std::thread::sleep(round_end.saturating_duration_since(Instant::now()));
-        }
-    }
-    confirmed
-}
+pub use crate::bind::confirm::confirm_serials;
 
 #[cfg(test)]
 mod tests {
