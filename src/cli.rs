@@ -89,6 +89,13 @@ pub enum Command {
         #[arg(default_value = "-")]
         event: PathBuf,
     },
+    /// Checks the configuration against this machine, one line per check
+    /// (ok, warn, FAIL, the config key, the fix); non-zero on any FAIL.
+    Doctor {
+        /// One JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Shows every zone with its serial and what is pending.
     Status {
         /// One JSON document instead of a table.
@@ -124,6 +131,7 @@ pub fn run(cli: Cli) -> i32 {
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
         Command::Status { json } => status_cmd(&config, json),
+        Command::Doctor { json } => crate::doctor::run(&config, json),
     }
 }
 

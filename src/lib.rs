@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deploy;
+pub mod doctor;
 pub mod error;
 pub mod exec;
 pub mod fsutil;

@@ -87,7 +87,7 @@ const WINDOW: usize = 512;
 pub fn confirm(server: SocketAddr, zones: &[(String, u32)], timeout: Duration) -> Confirmation {
     let asks: Vec<(String, Option<u32>)> =
         zones.iter().map(|(d, s)| (d.clone(), Some(*s))).collect();
-    ask(server, &asks, timeout)
+    ask(server, &asks, timeout, false)
 }
 
 /// The zones confirmed by [`confirm`].
@@ -100,10 +100,11 @@ pub fn confirm_serials(
 }
 
 /// Asks once per zone (retrying lost queries up to `timeout`) what `named`
-/// serves, whatever the serial: for the doctor and the start-up check.
+/// serves, whatever the serial: for the doctor and the start-up check. Gives
+/// up early when the kernel reports that nothing listens at `server`.
 pub fn served(server: SocketAddr, domains: &[String], timeout: Duration) -> Confirmation {
     let asks: Vec<(String, Option<u32>)> = domains.iter().map(|d| (d.clone(), None)).collect();
-    ask(server, &asks, timeout)
+    ask(server, &asks, timeout, true)
 }
 
 /// Whether anything answers `version.bind CH TXT` at `server`.
@@ -146,7 +147,13 @@ pub fn probe_version(server: SocketAddr, timeout: Duration) -> Probe {
                         return Probe::Answered(a);
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => unreachable = true,
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                    // Nothing listens: try again shortly, not at the end
+                    // of the round.
+                    unreachable = true;
+                    std::thread::sleep(Duration::from_millis(20).min(left));
+                    break;
+                }
                 Err(_) => {}
             }
         }
@@ -166,7 +173,15 @@ fn connect(server: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(socket)
 }
 
-fn ask(server: SocketAddr, zones: &[(String, Option<u32>)], timeout: Duration) -> Confirmation {
+/// Asks about every zone until each is done (serves its wanted serial, or
+/// answered at all when none is wanted) or `timeout`; with
+/// `quit_unreachable`, stops after a few rounds refused by ICMP.
+fn ask(
+    server: SocketAddr,
+    zones: &[(String, Option<u32>)],
+    timeout: Duration,
+    quit_unreachable: bool,
+) -> Confirmation {
     let mut result = Confirmation {
         server,
         confirmed: BTreeSet::new(),
@@ -192,7 +207,14 @@ fn ask(server: SocketAddr, zones: &[(String, Option<u32>)], timeout: Duration) -
     let mut buf = [0u8; 4096];
     let mut round = Duration::from_millis(2);
     let mut cursor = 0usize;
+    let mut refused_rounds = 0u32;
     while !open.is_empty() && Instant::now() < deadline {
+        if quit_unreachable && result.unreachable && !result.any_answer() {
+            refused_rounds += 1;
+            if refused_rounds > 3 {
+                break;
+            }
+        }
         crate::progress::beat();
         // The next window of open zones, round-robin, so zones still
         // loading do not keep the others from being asked.

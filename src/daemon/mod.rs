@@ -38,6 +38,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Runs the daemon (or, with `once`, drains the spool and exits). Returns
 /// the exit code.
 pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
+    if let Err(code) = crate::doctor::check_at_start(config) {
+        return code;
+    }
     let spool = match Spool::open(&config.paths.spool, config.max_event_bytes) {
         Ok(s) => s,
         Err(e) => {

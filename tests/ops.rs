@@ -1,0 +1,241 @@
+//! Operating the agent: `doctor`, the start-up check of `run`, and hung
+//! tools, against a private `named` on loopback.
+
+// Tests panic on the unexpected; that is their job.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::fs;
+use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::agent::{Daemon, Env, a_event, eventually, show, zone};
+use zoneagent::spool::Spool;
+
+/// An Env whose config also names the private named's configuration.
+fn env() -> Env {
+    let env = Env::new("");
+    let conf = env.named.dir().join("named.conf");
+    set_bind_key(&env, "named_conf", &serde_json::to_string(&conf).unwrap());
+    env
+}
+
+/// Adds `key = value` to the config's `[bind]` table, replacing the key if
+/// it is there.
+fn set_bind_key(env: &Env, key: &str, value: &str) {
+    let text = fs::read_to_string(&env.config).unwrap();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{key} = ")))
+        .map(str::to_owned)
+        .collect();
+    let at = lines.iter().position(|l| l == "[bind]").unwrap() + 1;
+    lines.insert(at, format!("{key} = {value}"));
+    fs::write(&env.config, lines.join("\n") + "\n").unwrap();
+}
+
+/// A loopback port where nothing listens (free a moment ago).
+fn dead_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn submit(env: &Env, event: &serde_json::Value) {
+    let spool = Spool::open(&env.spool(), 1 << 20).unwrap();
+    spool.submit(&serde_json::to_vec(event).unwrap()).unwrap();
+}
+
+/// Lets the bind user (named) reach everything under the test's root, as
+/// the package's directories do.
+fn open_up(root: &Path) {
+    for entry in walk(root) {
+        let m = fs::metadata(&entry).unwrap();
+        let mode = if m.is_dir() { 0o755 } else { 0o644 };
+        fs::set_permissions(&entry, fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    if dir.is_dir() {
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn doctor_on_a_healthy_setup_prints_all_ok() {
+    let env = env();
+    let out = env.import(&serde_json::json!([zone(
+        "z1",
+        "healthy.test",
+        &[("A", "www", "192.0.2.1")]
+    )]));
+    assert!(out.status.success(), "{}", show(&out));
+    fs::create_dir_all(env.spool()).unwrap();
+    open_up(&env.root);
+    let out = env.run(&["doctor"]);
+    let text = stdout(&out);
+    eprintln!("{text}");
+    assert!(out.status.success(), "{}", show(&out));
+    for line in text.lines() {
+        assert!(line.starts_with("ok "), "not ok: {line}\n{text}");
+    }
+    for key in [
+        "bind.server",
+        "bind.rndc",
+        "paths.include",
+        "bind.named_conf",
+    ] {
+        assert!(
+            text.contains(&format!(" {key} ")),
+            "{key} not checked:\n{text}"
+        );
+    }
+    assert!(text.contains("for 1 of 1 served zone"), "{text}");
+    let json = env.run(&["doctor", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["failures"], 0, "{doc}");
+    assert_eq!(
+        doc["checks"].as_array().unwrap().len(),
+        text.lines().count()
+    );
+}
+
+#[test]
+fn doctor_fails_when_nothing_answers_at_bind_server() {
+    let env = env();
+    let port = dead_port();
+    set_bind_key(&env, "server", &format!("\"127.0.0.1:{port}\""));
+    let started = Instant::now();
+    let out = env.run(&["doctor"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let text = stdout(&out);
+    eprintln!("{text}");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FAIL bind.server"))
+        .unwrap_or_else(|| panic!("no FAIL bind.server line:\n{text}"));
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    assert!(line.contains("nothing listens"), "{line}");
+    // rndc itself works.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ok ") && l.contains("bind.rndc")),
+        "{text}"
+    );
+    let json = env.run(&["doctor", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let server = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "bind.server")
+        .unwrap();
+    assert_eq!(server["level"], "fail", "{doc}");
+}
+
+#[test]
+fn run_refuses_to_start_when_rndc_works_but_bind_server_is_wrong() {
+    let env = env();
+    set_bind_key(&env, "server", &format!("\"127.0.0.1:{}\"", dead_port()));
+    submit(
+        &env,
+        &a_event("e1", Some(1), "z1", "r1", "www", "192.0.2.1"),
+    );
+    let started = Instant::now();
+    let out = env.run(&["run", "--once"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(78), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bind.server"), "{err}");
+    // Nothing was taken from the spool.
+    assert_eq!(fs::read_dir(env.spool().join("new")).unwrap().count(), 1);
+}
+
+#[test]
+fn run_starts_and_retries_while_named_is_down() {
+    let mut env = env();
+    env.named.stop();
+    let mut daemon = Daemon::start(&env);
+    assert!(
+        daemon.log_text().contains("named is down"),
+        "{}",
+        daemon.log_text()
+    );
+    let snapshot = serde_json::json!({"id": "e1", "type": "zone.snapshot",
+        "zone": zone("z1", "later.test", &[("A", "www", "192.0.2.7")])});
+    submit(&env, &snapshot);
+    assert!(
+        eventually(10, || env.zone_file("later.test").exists()),
+        "{}",
+        daemon.log_text()
+    );
+    env.named.restart();
+    assert!(
+        eventually(40, || env.named.query("www.later.test", "A")
+            == ["192.0.2.7"]),
+        "not served after named came back\n{}",
+        daemon.log_text()
+    );
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit(), Some(0));
+}
+
+#[test]
+fn a_hung_rndc_is_killed_and_reported_with_its_argv() {
+    let env = env();
+    let fake = env.root.join("hung-rndc");
+    let pid_file = env.root.join("hung-rndc.pid");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 60\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    set_bind_key(&env, "rndc", &serde_json::to_string(&[&fake]).unwrap());
+    set_bind_key(&env, "tool_timeout", "1.0");
+    let started = Instant::now();
+    let out = env.import(&serde_json::json!([zone(
+        "z1",
+        "hung.test",
+        &[("A", "www", "192.0.2.1")]
+    )]));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not finish within"), "{err}");
+    assert!(err.contains(&fake.display().to_string()), "{err}");
+    // The file is installed; the reload is left for a retry.
+    assert!(env.zone_file("hung.test").exists());
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        eventually(5, || !Path::new(&format!("/proc/{pid}")).exists()),
+        "the hung rndc (pid {pid}) was not killed"
+    );
+}
