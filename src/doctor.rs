@@ -750,7 +750,7 @@ mod tests {
         let c = Check::fail("bind.server", "nothing answers", "set it");
         assert_eq!(
             c.to_string(),
-            "FAIL bind.server nothing answers; fix: set it"
+            "FAIL bind.server     nothing answers; fix: set it"
         );
         assert_eq!(Check::ok("k", "d").to_string(), "ok   k               d");
         assert_eq!(
