@@ -239,3 +239,66 @@ fn a_hung_rndc_is_killed_and_reported_with_its_argv() {
         "the hung rndc (pid {pid}) was not killed"
     );
 }
+
+/// `run --once` of one snapshot event; returns the output and how long it
+/// took.
+fn run_once_with(env: &Env, id: &str, address: &str) -> (std::process::Output, Duration) {
+    let snapshot = serde_json::json!({"id": id, "type": "zone.snapshot",
+        "zone": zone("z1", "once.test", &[("A", "www", address)])});
+    submit(env, &snapshot);
+    let started = Instant::now();
+    let out = env.run(&["run", "--once"]);
+    let took = started.elapsed();
+    // One wait for confirmation, not one per retry.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("named has not loaded every zone yet"),
+        "{err}"
+    );
+    assert!(
+        err.matches("did not serve the new serial").count() <= 1,
+        "{err}"
+    );
+    (out, took)
+}
+
+#[test]
+fn run_once_is_bounded_and_tells_why_a_reload_is_unconfirmed() {
+    let mut env = env();
+    set_bind_key(&env, "confirm_timeout", "2.0");
+    // Healthy: served and confirmed, exit 0.
+    let (out, _) = run_once_with(&env, "e1", "192.0.2.1");
+    assert!(out.status.success(), "{}", show(&out));
+    let real_rndc = fs::read_to_string(&env.config).unwrap();
+
+    // rndc "works" but tells named nothing: the old serial stays served.
+    set_bind_key(&env, "rndc", "[\"/bin/true\"]");
+    let (out, took) = run_once_with(&env, "e2", "192.0.2.2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(
+        err.contains("answers with another serial for once.test"),
+        "{err}"
+    );
+
+    // named does not have the zone at all: REFUSED.
+    fs::write(env.root.join("named.conf.zoneagent"), "").unwrap();
+    assert!(env.named.rndc(&["reconfig"]).status.success());
+    let (out, took) = run_once_with(&env, "e3", "192.0.2.3");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(err.contains("answers REFUSED for once.test"), "{err}");
+    eprintln!("{err}");
+
+    // named is down: rndc fails, nothing answers; the agent says so.
+    fs::write(&env.config, &real_rndc).unwrap();
+    env.named.stop();
+    let (out, took) = run_once_with(&env, "e4", "192.0.2.4");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(err.contains("named is down"), "{err}");
+    assert!(err.contains("does not answer at 127.0.0.1:"), "{err}");
+}

@@ -298,6 +298,26 @@ fn ask(
     result
 }
 
+/// Asks once more (for at most `timeout`) about zones whose reload is not
+/// confirmed, and explains what `named` says about them now. For the end
+/// of `run --once`, whose deploy already waited its `bind.confirm_timeout`.
+pub fn explain_pending(server: SocketAddr, zones: &[(String, u32)], timeout: Duration) -> String {
+    let c = confirm(server, zones, timeout);
+    let mut text = explain(&c);
+    if !c.confirmed.is_empty() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        let late: Vec<String> = c.confirmed.iter().cloned().collect();
+        let _ = write!(
+            text,
+            "named now serves the new serial of {} (confirmed late; the next run records it)",
+            list(&late)
+        );
+    }
+    text
+}
+
 /// Zones listed in a message: the first few, then a count.
 fn list(zones: &[String]) -> String {
     const SHOWN: usize = 5;

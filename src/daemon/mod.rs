@@ -113,6 +113,10 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let mut retry_at: Option<Instant> = None;
     let mut any_failed = false;
     let mut more = false;
+    // run --once waits for confirmation once: in the deploy of its first
+    // pass, or, when that pass has no events, in one retry of the pending
+    // reloads.
+    let mut waited = false;
     loop {
         crate::progress::beat();
         let due = retry_at.is_none_or(|t| Instant::now() >= t);
@@ -124,7 +128,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                     }
                     any_failed |= stats.failed > 0;
                     more = stats.more;
-                    if stats.pending > 0 {
+                    let may_wait = !once || (!waited && stats.events == 0);
+                    waited = true;
+                    if stats.pending > 0 && may_wait {
                         let r = deployer.retry_pending();
                         if r.pending.is_empty() {
                             backoff = Duration::ZERO;
@@ -201,10 +207,32 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     if let Some(path) = &config.socket.path {
         let _ = std::fs::remove_file(path);
     }
+    if once && !deployer.pending().is_empty() {
+        explain_unconfirmed(&deployer);
+    }
     if once && (any_failed || !deployer.pending().is_empty()) {
         EXIT_FAILURE
     } else {
         EXIT_OK
+    }
+}
+
+/// Says why reloads are still unconfirmed at the end of `run --once`.
+fn explain_unconfirmed(deployer: &Deployer) {
+    let zones: Vec<(String, u32)> = deployer
+        .states
+        .values()
+        .filter_map(|s| s.deployed.as_ref())
+        .filter(|d| d.pending_reload)
+        .map(|d| (d.domain.clone(), d.serial))
+        .collect();
+    let why = crate::bind::confirm::explain_pending(
+        deployer.config.bind.server,
+        &zones,
+        Duration::from_secs(1),
+    );
+    for line in why.lines() {
+        tracing::error!(unconfirmed = zones.len(), "{line}");
     }
 }
 
