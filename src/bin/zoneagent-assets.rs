@@ -40,7 +40,10 @@ fn write_all(dir: &Path) -> Result<(), AssetError> {
     // Propagates the global options (--config) into every subcommand.
     cmd.build();
     write_man(&man, cmd.clone(), "zoneagent")?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         let name = format!("zoneagent-{}", sub.get_name());
         write_man(
             &man,
