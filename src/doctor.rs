@@ -423,7 +423,9 @@ struct ServerCheck {
     check: Check,
 }
 
-/// Domains the agent has deployed and `named` has confirmed, a few of them.
+/// A few domains the agent has installed and `named` has confirmed: the
+/// `<domain>.zone` files in `paths.zones` (a directory listing, cheap even
+/// with many zones), less the reloads still pending.
 fn served_sample(config: &Config) -> Vec<String> {
     let store = crate::store::Store::open_read_only(&config.paths.state);
     let pending: BTreeSet<String> = store
@@ -431,12 +433,15 @@ fn served_sample(config: &Config) -> Vec<String> {
         .unwrap_or_default()
         .into_iter()
         .collect();
-    store
-        .load_all()
-        .unwrap_or_default()
-        .values()
-        .filter_map(|s| s.deployed.as_ref())
-        .map(|d| d.domain.clone())
+    let Ok(dir) = std::fs::read_dir(&config.paths.zones) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let domain = name.strip_suffix(".zone")?;
+            (!domain.starts_with('.') && e.file_type().ok()?.is_file()).then(|| domain.to_owned())
+        })
         .filter(|d| !pending.contains(d))
         .take(SAMPLE)
         .collect()
