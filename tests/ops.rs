@@ -302,3 +302,64 @@ fn run_once_is_bounded_and_tells_why_a_reload_is_unconfirmed() {
     assert!(err.contains("named is down"), "{err}");
     assert!(err.contains("does not answer at 127.0.0.1:"), "{err}");
 }
+
+/// A DNS server on loopback that answers REFUSED to everything (another
+/// server than the one that loads the agent's zones), until `stop`.
+fn refusing_server(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u16, std::thread::JoinHandle<()>) {
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut reply = Message::new(
+                query.metadata.id,
+                MessageType::Response,
+                query.metadata.op_code,
+            );
+            reply.metadata.response_code = ResponseCode::Refused;
+            reply.add_queries(query.queries.clone());
+            let _ = socket.send_to(&reply.to_vec().unwrap(), from);
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn run_refuses_to_start_when_bind_server_answers_for_none_of_the_zones() {
+    let env = env();
+    let out = env.import(&serde_json::json!([zone(
+        "z1",
+        "served.test",
+        &[("A", "www", "192.0.2.1")]
+    )]));
+    assert!(out.status.success(), "{}", show(&out));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (port, server) = refusing_server(std::sync::Arc::clone(&stop));
+    set_bind_key(&env, "server", &format!("\"127.0.0.1:{port}\""));
+    let out = env.run(&["run", "--once"]);
+    let doctor = env.run(&["doctor"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(78), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bind.server"), "{err}");
+    assert!(err.contains("for none of the served zones"), "{err}");
+    let text = stdout(&doctor);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL bind.server") && l.contains("REFUSED for served.test")),
+        "{text}"
+    );
+}
