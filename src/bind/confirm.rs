@@ -259,15 +259,15 @@ fn ask(
                     continue;
                 }
             };
-            let packet = &buf[..n];
-            let Some(id) = query::packet_id(packet) else {
+            let Some(response) = query::parse_response(&buf[..n]) else {
                 continue;
             };
+            let id = response.id();
             let Some(&i) = in_flight.get(&id) else {
                 continue;
             };
             let Some(name) = &names[i] else { continue };
-            let Some(answer) = query::read_soa_answer(packet, id, name) else {
+            let Some(answer) = response.soa_answer(id, name) else {
                 continue;
             };
             in_flight.remove(&id);
@@ -519,7 +519,7 @@ mod tests {
     /// serial far ahead of any wanted one.
     fn forgeries(q: &[u8], zone: &str) -> Vec<Vec<u8>> {
         let high = 4_000_000_000;
-        let id = query::packet_id(q).unwrap();
+        let id = hickory_proto::op::Message::from_vec(q).unwrap().metadata.id;
         let mut wrong_id = response(q, true, 0, Some((zone, high)));
         wrong_id[..2].copy_from_slice(&id.wrapping_add(1).to_be_bytes());
         let other = query::soa_query(id, &parse_domain("other.test").unwrap());
@@ -597,7 +597,8 @@ mod tests {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = std::sync::Arc::clone(&seen);
         let (addr, server) = fake_server(move |q| {
-            log.lock().unwrap().push(query::packet_id(q).unwrap());
+            let id = hickory_proto::op::Message::from_vec(q).unwrap().metadata.id;
+            log.lock().unwrap().push(id);
             None
         });
         let zones: Vec<(String, u32)> = (0..2000).map(|i| (format!("z{i}.test"), 1)).collect();

@@ -79,22 +79,7 @@ pub fn soa_query(id: u16, zone: &Name) -> Vec<u8> {
 /// The answer to [`soa_query`]`(id, zone)` in `packet`, or `None` when the
 /// packet is not that answer.
 pub fn read_soa_answer(packet: &[u8], id: u16, zone: &Name) -> Option<Answer> {
-    let question = soa_question(zone);
-    let msg = response_to(packet, id, &question)?;
-    let rcode = u16::from(msg.metadata.response_code);
-    if rcode != 0 {
-        return Some(Answer::Rcode(Rcode(rcode)));
-    }
-    if !msg.metadata.authoritative {
-        return Some(Answer::NotAuthoritative);
-    }
-    let serial = msg.answers.iter().find_map(|r| match &r.data {
-        RData::SOA(soa) if r.name == question.name && r.dns_class == DNSClass::IN => {
-            Some(soa.serial)
-        }
-        _ => None,
-    });
-    Some(serial.map_or(Answer::NoSoa, Answer::Serial))
+    parse_response(packet)?.soa_answer(id, zone)
 }
 
 /// A `version.bind CH TXT` query with the given id.
@@ -105,30 +90,83 @@ pub fn version_query(id: u16) -> Vec<u8> {
 /// The answer to [`version_query`]`(id)` in `packet`, or `None` when the
 /// packet is not that answer.
 pub fn read_version_answer(packet: &[u8], id: u16) -> Option<VersionAnswer> {
-    let msg = response_to(packet, id, &version_question())?;
-    let rcode = u16::from(msg.metadata.response_code);
-    if rcode != 0 {
-        return Some(VersionAnswer::Rcode(Rcode(rcode)));
-    }
-    let text = msg
-        .answers
-        .iter()
-        .find_map(|r| match &r.data {
-            RData::TXT(txt) => Some(
-                txt.txt_data
-                    .iter()
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect::<String>(),
-            ),
-            _ => None,
-        })
-        .unwrap_or_default();
-    Some(VersionAnswer::Text(text))
+    parse_response(packet)?.version_answer(id)
 }
 
-/// The id of a packet, to find which query it may answer.
-pub fn packet_id(packet: &[u8]) -> Option<u16> {
-    Some(u16::from_be_bytes([*packet.first()?, *packet.get(1)?]))
+/// A DNS response, decoded once, to be matched against the query it may
+/// answer (its id picks the query; then everything else must match).
+#[derive(Debug, Clone)]
+pub struct Response(Message);
+
+/// Decodes a packet that is a response to a standard query; `None` for
+/// anything else.
+pub fn parse_response(packet: &[u8]) -> Option<Response> {
+    let msg = Message::from_vec(packet).ok()?;
+    (msg.metadata.message_type == MessageType::Response && msg.metadata.op_code == OpCode::Query)
+        .then_some(Response(msg))
+}
+
+impl Response {
+    /// The id it carries.
+    pub fn id(&self) -> u16 {
+        self.0.metadata.id
+    }
+
+    /// What it says about `zone`'s SOA, if it is the answer to
+    /// [`soa_query`]`(id, zone)`.
+    pub fn soa_answer(&self, id: u16, zone: &Name) -> Option<Answer> {
+        let question = soa_question(zone);
+        let msg = self.answering(id, &question)?;
+        let rcode = u16::from(msg.metadata.response_code);
+        if rcode != 0 {
+            return Some(Answer::Rcode(Rcode(rcode)));
+        }
+        if !msg.metadata.authoritative {
+            return Some(Answer::NotAuthoritative);
+        }
+        let serial = msg.answers.iter().find_map(|r| match &r.data {
+            RData::SOA(soa) if r.name == question.name && r.dns_class == DNSClass::IN => {
+                Some(soa.serial)
+            }
+            _ => None,
+        });
+        Some(serial.map_or(Answer::NoSoa, Answer::Serial))
+    }
+
+    /// What it says to `version.bind`, if it is the answer to
+    /// [`version_query`]`(id)`.
+    pub fn version_answer(&self, id: u16) -> Option<VersionAnswer> {
+        let msg = self.answering(id, &version_question())?;
+        let rcode = u16::from(msg.metadata.response_code);
+        if rcode != 0 {
+            return Some(VersionAnswer::Rcode(Rcode(rcode)));
+        }
+        let text = msg
+            .answers
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Some(VersionAnswer::Text(text))
+    }
+
+    /// The message, if it carries `id` and exactly `question`.
+    fn answering(&self, id: u16, question: &Query) -> Option<&Message> {
+        let msg = &self.0;
+        let matches = msg.metadata.id == id
+            && msg.queries.len() == 1
+            && msg.queries[0].name() == question.name()
+            && msg.queries[0].query_type() == question.query_type()
+            && msg.queries[0].query_class() == question.query_class();
+        matches.then_some(msg)
+    }
 }
 
 fn soa_question(zone: &Name) -> Query {
@@ -158,20 +196,6 @@ fn encode(id: u16, question: &Query) -> Vec<u8> {
     msg.add_query(question.clone());
     // A message of one question with a checked name always encodes.
     msg.to_vec().unwrap_or_default()
-}
-
-/// The packet as the response to the query `id`/`question`, or `None`.
-fn response_to(packet: &[u8], id: u16, question: &Query) -> Option<Message> {
-    let msg = Message::from_vec(packet).ok()?;
-    let m = &msg.metadata;
-    let matches = m.id == id
-        && m.message_type == MessageType::Response
-        && m.op_code == OpCode::Query
-        && msg.queries.len() == 1
-        && msg.queries[0].name() == question.name()
-        && msg.queries[0].query_type() == question.query_type()
-        && msg.queries[0].query_class() == question.query_class();
-    matches.then_some(msg)
 }
 
 /// Builds responses for tests: what a server (or a spoofer) would send.

@@ -349,14 +349,14 @@ impl SoaPoller {
             let Ok(len) = self.socket.recv(&mut buf) else {
                 continue;
             };
-            let packet = &buf[..len];
-            let Some(id) = query::packet_id(packet) else {
+            let Some(response) = query::parse_response(&buf[..len]) else {
                 continue;
             };
+            let id = response.id();
             let Some(&i) = in_flight.get(&id) else {
                 continue;
             };
-            let Some(answer) = query::read_soa_answer(packet, id, &self.names[i]) else {
+            let Some(answer) = response.soa_answer(id, &self.names[i]) else {
                 continue;
             };
             in_flight.remove(&id);
