@@ -456,6 +456,8 @@ mod tests {
         assert_eq!(c.zone.nameservers.len(), 2);
         assert_eq!(c.serial, SerialPolicy::Date);
         assert_eq!(c.bind.rndc, ["rndc"]);
+        assert_eq!(c.bind.tool_timeout, std::time::Duration::from_mins(1));
+        assert_eq!(c.bind.named_conf, PathBuf::from("/etc/bind/named.conf"));
     }
 
     #[test]

@@ -363,3 +363,23 @@ fn run_refuses_to_start_when_bind_server_answers_for_none_of_the_zones() {
         "{text}"
     );
 }
+
+#[test]
+fn a_hung_checker_fails_the_run_and_refuses_no_zone() {
+    let env = env();
+    let fake = env.root.join("hung-checkzone");
+    fs::write(&fake, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    set_bind_key(&env, "checkzone", &serde_json::to_string(&fake).unwrap());
+    set_bind_key(&env, "tool_timeout", "1.0");
+    let out = env.import(&serde_json::json!([zone(
+        "z1",
+        "slowcheck.test",
+        &[("A", "www", "192.0.2.1")]
+    )]));
+    // A failure at run time (1), to be retried; not invalid input (2).
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not finish within"), "{err}");
+    assert!(!env.zone_file("slowcheck.test").exists());
+}
