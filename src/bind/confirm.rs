@@ -11,7 +11,8 @@
 //!
 //! Blocking `std` sockets: this runs on the deploy thread, between reloads.
 
-use super::query::{self, Answer, Rcode, VersionAnswer};
+use super::query::{self, Answer};
+pub use super::query::{Rcode, VersionAnswer};
 use crate::model::name::{Name, parse_domain};
 use crate::serial::Serial;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
