@@ -30,3 +30,8 @@ cargo test --locked -- --skip sigkill_storm --skip named_outage --skip hostile_ 
 # The proof tests on their own, printing their figures (kills survived,
 # events checked, bad inputs tried, fuzz inputs replayed).
 cargo test --locked --test crash --test hostile_daemon --test hostile_corpus --test fuzz_regressions -- --nocapture
+# The Debian package: build, lintian, dpkg -i, check, purge. Only as root
+# (it installs a package; CI runs as root), with the quick deb-check profile.
+if [ "$(id -u)" -eq 0 ]; then
+  ZONEAGENT_DEB_PROFILE=deb-check scripts/deb.sh
+fi

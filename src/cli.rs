@@ -144,6 +144,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
     },
+    /// Checks the configuration against this machine, one line per check
+    /// (ok, warn, FAIL, the config key, the fix); non-zero on any FAIL.
+    Doctor {
+        /// One JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Shows every zone with its serial and what is pending.
     Status {
         /// One JSON document instead of a table.
@@ -158,6 +165,7 @@ pub fn run(cli: Cli) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    crate::exec::set_default_timeout(config.bind.tool_timeout);
     init_logging(&config, matches!(cli.command, Command::Run { .. }));
     match cli.command {
         Command::Run { once } => crate::daemon::run(&config, cli.config.as_deref(), once),
@@ -205,6 +213,7 @@ pub fn run(cli: Cli) -> i32 {
             named_conf,
             paths,
         } => crate::adopt::run(&config, json, named_conf.as_deref(), &paths),
+        Command::Doctor { json } => crate::doctor::run(&config, json),
     }
 }
 

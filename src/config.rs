@@ -137,8 +137,11 @@ pub struct RawBind {
     /// Where the local `named` answers queries (`127.0.0.1:53`), to
     /// confirm the served serial.
     pub server: Option<String>,
-    /// `named`'s own configuration, read for the zones it declares itself
-    /// (default `/etc/bind/named.conf` when it exists).
+    /// Seconds any one run of `rndc`, `named-checkzone` or
+    /// `named-checkconf` may take before it is killed.
+    pub tool_timeout: Option<f64>,
+    /// named's own configuration (default `/etc/bind/named.conf`), which
+    /// must include `paths.include`.
     pub named_conf: Option<PathBuf>,
 }
 
@@ -201,8 +204,10 @@ pub struct BindConfig {
     pub rndc: Vec<String>,
     pub confirm_timeout: f64,
     pub server: std::net::SocketAddr,
-    /// `named.conf`, read for the zones it declares itself.
-    pub named_conf: Option<PathBuf>,
+    /// Deadline of every tool run.
+    pub tool_timeout: std::time::Duration,
+    /// named's own configuration file.
+    pub named_conf: PathBuf,
 }
 
 /// The Unix socket source.
@@ -430,6 +435,13 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             "must be between 0 and 3600 seconds",
         ));
     }
+    let tool_timeout = raw.bind.tool_timeout.unwrap_or(60.0);
+    if !(tool_timeout > 0.0 && tool_timeout <= 3600.0) {
+        return Err(key_err(
+            "bind.tool_timeout",
+            "must be between 0 and 3600 seconds",
+        ));
+    }
     let bind = BindConfig {
         checkzone: raw
             .bind
@@ -453,7 +465,11 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
                 )
             })?,
         },
-        named_conf: raw.bind.named_conf,
+        tool_timeout: std::time::Duration::from_secs_f64(tool_timeout),
+        named_conf: raw
+            .bind
+            .named_conf
+            .unwrap_or_else(|| PathBuf::from("/etc/bind/named.conf")),
     };
     for (key, path) in [
         ("paths.zones", &paths.zones),
@@ -640,6 +656,8 @@ mod tests {
         assert_eq!(c.spool_limits.failed_keep, 5);
         assert_eq!(c.spool_limits.failed_max_age.as_secs(), 43200);
         assert_eq!(c.socket.max_connections, 3);
+        assert_eq!(c.bind.tool_timeout, std::time::Duration::from_mins(1));
+        assert_eq!(c.bind.named_conf, PathBuf::from("/etc/bind/named.conf"));
     }
 
     #[test]
@@ -714,6 +732,7 @@ mod tests {
             ("[api]\nurl = \"ftp://x\"", "api.url"),
             ("[api]\nmax_removal_share = 2.0", "api.max_removal_share"),
             ("[api]\nconcurrency = 0", "api.concurrency"),
+            ("[bind]\ntool_timeout = 0", "bind.tool_timeout"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -14,7 +14,7 @@
 //! reached, everything stays installed and the zones are marked pending;
 //! [`Deployer::retry_pending`] finishes the job later.
 
-use crate::bind::{conf, named_conf, query, rndc};
+use crate::bind::{conf, named_conf, rndc};
 use crate::check::{self, CheckError};
 use crate::config::Config;
 use crate::decide::{self, Commit, Disk, Held, Removal, Wanted, Warned, Write, Zones};
@@ -29,7 +29,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -253,17 +252,29 @@ impl Deployer {
         self.pending.iter().cloned().collect()
     }
 
+    /// Each domain installed but not confirmed served, with the serial it
+    /// waits for.
+    pub fn pending_serials(&self) -> Vec<(String, u32)> {
+        self.pending
+            .iter()
+            .filter_map(|d| {
+                let uuid = self.zones.served_by(d)?;
+                let serial = self.records().get(uuid)?.deployed.as_ref()?.serial;
+                Some((d.clone(), serial))
+            })
+            .collect()
+    }
+
     /// Reads the zones `named.conf` declares itself (`bind.named_conf`,
     /// or `/etc/bind/named.conf` when it exists); a customer zone of the
     /// same name is held, never given to `named`. Called at start and on
     /// SIGHUP.
     pub fn read_named_conf(&mut self) {
-        let default = Path::new("/etc/bind/named.conf");
-        let conf = match &self.config.bind.named_conf {
-            Some(p) => p.clone(),
-            None if default.is_file() => default.to_owned(),
-            None => return,
-        };
+        let conf = self.config.bind.named_conf.clone();
+        if !conf.is_file() {
+            tracing::debug!(conf = %conf.display(), "no named.conf to read zones from");
+            return;
+        }
         let argv = named_conf::argv(&self.config.bind.checkconf, &conf);
         match exec::run(&argv) {
             Ok(out) => {
@@ -639,15 +650,7 @@ impl Deployer {
         if self.pending.is_empty() {
             return;
         }
-        let waiting: Vec<(String, u32)> = self
-            .pending
-            .iter()
-            .filter_map(|d| {
-                let uuid = self.zones.served_by(d)?;
-                let serial = self.records().get(uuid)?.deployed.as_ref()?.serial;
-                Some((d.clone(), serial))
-            })
-            .collect();
+        let waiting = self.pending_serials();
         self.progress(Step::Confirm, 0, waiting.len() as u64);
         let confirmed = if report.reload_error.is_none() {
             confirm_serials(
@@ -755,92 +758,7 @@ pub fn soa_serial(text: &str) -> Option<u32> {
     None
 }
 
-/// Asks `server` for the SOA of each zone until each serves at least the
-/// expected serial or `timeout` passes; returns the domains confirmed.
-pub fn confirm_serials(
-    server: std::net::SocketAddr,
-    zones: &[(String, u32)],
-    timeout: Duration,
-) -> BTreeSet<String> {
-    /// Queries in flight at once: more would overflow the socket's receive
-    /// buffer and be dropped.
-    const WINDOW: usize = 512;
-    let mut confirmed = BTreeSet::new();
-    let bind_addr: std::net::SocketAddr = if server.is_ipv4() {
-        ([127, 0, 0, 1], 0).into()
-    } else {
-        (std::net::Ipv6Addr::LOCALHOST, 0).into()
-    };
-    let Ok(socket) = UdpSocket::bind(bind_addr) else {
-        return confirmed;
-    };
-    let names: Vec<Option<Name>> = zones
-        .iter()
-        .map(|(d, _)| crate::model::name::parse_domain(d).ok())
-        .collect();
-    let id_of = |i: usize| u16::try_from(i % 65_536).unwrap_or(0);
-    let mut open: BTreeSet<usize> = (0..zones.len()).filter(|i| names[*i].is_some()).collect();
-    let mut by_id: HashMap<u16, Vec<usize>> = HashMap::new();
-    for &i in &open {
-        by_id.entry(id_of(i)).or_default().push(i);
-    }
-    let deadline = Instant::now() + timeout;
-    let mut buf = [0u8; 4096];
-    let mut round = Duration::from_millis(2);
-    let mut cursor = 0usize;
-    while !open.is_empty() && Instant::now() < deadline {
-        crate::progress::beat();
-        // The next window of open zones, round-robin, so zones still
-        // loading do not keep the others from being asked.
-        let mut window: Vec<usize> = open.range(cursor..).copied().take(WINDOW).collect();
-        if window.len() < WINDOW {
-            window.extend(open.range(..cursor).copied().take(WINDOW - window.len()));
-        }
-        cursor = window.last().map_or(0, |l| l + 1);
-        for &i in &window {
-            if let Some(name) = &names[i] {
-                let _ = socket.send_to(&query::soa_query(id_of(i), name), server);
-            }
-        }
-        let mut waiting: HashSet<usize> = window.into_iter().collect();
-        let before = open.len();
-        // Ask again soon at first (a small zone loads in milliseconds),
-        // then back off to 50 ms between rounds.
-        let round_end = Instant::now() + round;
-        round = (round * 2).min(Duration::from_millis(50));
-        while !waiting.is_empty() && Instant::now() < round_end {
-            let left = round_end.saturating_duration_since(Instant::now());
-            let _ = socket.set_read_timeout(Some(left.max(Duration::from_micros(100))));
-            let Ok((n, _)) = socket.recv_from(&mut buf) else {
-                continue;
-            };
-            let Some((id, answer)) = query::parse_answer(&buf[..n]) else {
-                continue;
-            };
-            for &i in by_id.get(&id).map_or(&[][..], Vec::as_slice) {
-                if !waiting.remove(&i) {
-                    continue;
-                }
-                let (domain, want) = &zones[i];
-                if let query::Answer::Serial(s) = answer
-                    && (s == *want || serial::Serial(s) > serial::Serial(*want))
-                {
-                    confirmed.insert(domain.clone());
-                    open.remove(&i);
-                }
-            }
-        }
-        let progressed = open.len() < before;
-        if progressed {
-            // Zones are coming in: ask the next window at once.
-            round = Duration::from_millis(2);
-        } else {
-            // Answers came but with old serials: named is still loading.
-            std::thread::sleep(round_end.saturating_duration_since(Instant::now()));
-        }
-    }
-    confirmed
-}
+pub use crate::bind::confirm::confirm_serials;
 
 #[cfg(test)]
 mod tests {

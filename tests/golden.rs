@@ -353,7 +353,7 @@ fn run_checkzone(origin: &Name, bytes: &[u8], strict: bool) -> Result<Vec<String
             "cannot run `{CHECKZONE}` ({source}); the golden tests need BIND's tools: \
              install bind9-utils (`apt-get install bind9-utils`)"
         ),
-        failed @ ToolError::Failed(_) => failed.to_string(),
+        other => other.to_string(),
     })?;
     checkzone::interpret(origin, SERIAL, output).map_err(|e| e.to_string())
 }

@@ -38,6 +38,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Runs the daemon (or, with `once`, drains the spool and exits). Returns
 /// the exit code.
 pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
+    if let Err(code) = crate::doctor::check_at_start(config) {
+        return code;
+    }
     let spool = match Spool::open(&config.paths.spool, config.max_event_bytes) {
         Ok(s) => s.with_limits(config.spool_limits),
         Err(e) => {
@@ -122,6 +125,10 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let mut any_failed = false;
     let mut more = false;
     let mut resync = crate::pull::Resync::new(&config.api);
+    // run --once waits for confirmation once: in the deploy of its first
+    // pass, or, when that pass has no events, in one retry of the pending
+    // reloads.
+    let mut waited = false;
     loop {
         crate::progress::beat();
         let due = retry_at.is_none_or(|t| Instant::now() >= t);
@@ -147,7 +154,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                     }
                     any_failed |= stats.failed > 0;
                     more = stats.more;
-                    if stats.pending > 0 {
+                    let may_wait = !once || (!waited && stats.events == 0);
+                    waited = true;
+                    if stats.pending > 0 && may_wait {
                         let r = deployer.retry_pending();
                         if r.pending.is_empty() {
                             backoff = Duration::ZERO;
@@ -228,6 +237,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     if let Some(path) = &config.socket.path {
         let _ = std::fs::remove_file(path);
     }
+    if once && !deployer.pending().is_empty() {
+        explain_unconfirmed(&deployer);
+    }
     if once && (any_failed || !deployer.pending().is_empty()) {
         EXIT_FAILURE
     } else if once && deployer.held_count() > 0 {
@@ -238,6 +250,19 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         EXIT_HELD
     } else {
         EXIT_OK
+    }
+}
+
+/// Says why reloads are still unconfirmed at the end of `run --once`.
+fn explain_unconfirmed(deployer: &Deployer) {
+    let zones = deployer.pending_serials();
+    let why = crate::bind::confirm::explain_pending(
+        deployer.config.bind.server,
+        &zones,
+        Duration::from_secs(1),
+    );
+    for line in why.lines() {
+        tracing::error!(unconfirmed = zones.len(), "{line}");
     }
 }
 
@@ -280,6 +305,7 @@ fn reload_config(deployer: &mut Deployer, path: Option<&Path>) -> bool {
                     "SIGHUP: changes to [paths] and [socket] take effect at the next start"
                 );
             }
+            crate::exec::set_default_timeout(new.bind.tool_timeout);
             let paths = deployer.config.paths.clone();
             let socket = deployer.config.socket.clone();
             deployer.set_config(Config {

@@ -295,50 +295,50 @@ pub fn state_records(state: &Value) -> BTreeMap<String, Rec> {
         .unwrap_or_default()
 }
 
-/// Asks `named` for the SOA of many zones at once over UDP.
+/// Asks `named` for the SOA of many zones at once over UDP, with the
+/// library's hickory-proto messages: a connected socket, a random id per
+/// query, and only the authoritative answer to the question asked counts.
 pub struct SoaPoller {
     socket: UdpSocket,
-    server: SocketAddr,
     names: Vec<Name>,
-    round: usize,
 }
 
 impl SoaPoller {
     pub fn new(port: u16, domains: &[String]) -> SoaPoller {
         assert!(!domains.is_empty() && domains.len() <= 1000);
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+        socket
+            .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+            .expect("connect UDP");
         let names = domains
             .iter()
             .map(|d| parse_domain(d).expect("domain"))
             .collect();
-        SoaPoller {
-            socket,
-            server: SocketAddr::from(([127, 0, 0, 1], port)),
-            names,
-            round: 0,
-        }
+        SoaPoller { socket, names }
     }
 
     /// One round: a query per zone, answers read for at most `wait`.
     /// `None` where no serial came back (refused, not loaded, lost). Late
-    /// answers from earlier rounds are ignored by their id, so the
-    /// observations of one zone are in the order they were made.
+    /// answers from earlier rounds carry ids no longer in flight and are
+    /// ignored, so the observations of one zone are in the order they were
+    /// made.
     pub fn poll(&mut self, wait: Duration) -> Vec<Option<u32>> {
         let n = self.names.len();
-        self.round = (self.round + 1) % (65_536 / n);
-        let base = self.round * n;
+        let mut in_flight: HashMap<u16, usize> = HashMap::with_capacity(n);
         for (i, name) in self.names.iter().enumerate() {
-            let id = u16::try_from(base + i).expect("id fits u16");
-            let _ = self
-                .socket
-                .send_to(&query::soa_query(id, name), self.server);
+            let id = loop {
+                let id = rand::random::<u16>();
+                if !in_flight.contains_key(&id) {
+                    break id;
+                }
+            };
+            in_flight.insert(id, i);
+            let _ = self.socket.send(&query::soa_query(id, name));
         }
         let mut out = vec![None; n];
-        let mut answered = vec![false; n];
-        let mut left = n;
         let deadline = Instant::now() + wait;
         let mut buf = [0u8; 4096];
-        while left > 0 {
+        while !in_flight.is_empty() {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -346,20 +346,20 @@ impl SoaPoller {
             let _ = self
                 .socket
                 .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
-            let Ok((len, _)) = self.socket.recv_from(&mut buf) else {
+            let Ok(len) = self.socket.recv(&mut buf) else {
                 continue;
             };
-            let Some((id, answer)) = query::parse_answer(&buf[..len]) else {
+            let Some(response) = query::parse_response(&buf[..len]) else {
                 continue;
             };
-            let Some(i) = usize::from(id).checked_sub(base).filter(|i| *i < n) else {
+            let id = response.id();
+            let Some(&i) = in_flight.get(&id) else {
                 continue;
             };
-            if answered[i] {
+            let Some(answer) = response.soa_answer(id, &self.names[i]) else {
                 continue;
-            }
-            answered[i] = true;
-            left -= 1;
+            };
+            in_flight.remove(&id);
             if let query::Answer::Serial(s) = answer {
                 out[i] = Some(s);
             }
