@@ -69,6 +69,18 @@ pub struct RawConfig {
     pub validate: RawValidate,
     #[serde(default)]
     pub api: RawApi,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// `address:port` to serve `/metrics` and `/healthz` on; unset: off.
+    pub listen: Option<String>,
+    /// Allow a `listen` address that is not loopback.
+    pub allow_remote: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -286,6 +298,13 @@ pub struct ApiConfig {
     pub ca_file: Option<PathBuf>,
 }
 
+/// The Prometheus endpoint (`[metrics]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Where `/metrics` and `/healthz` are served; `None`: not at all.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -304,6 +323,7 @@ pub struct Config {
     /// zone rewrites its whole record, so this bounds the cost of one.
     pub max_records: usize,
     pub api: ApiConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// Default nameservers: the platform's own.
@@ -559,6 +579,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
     };
 
     let api = check_api(raw.api)?;
+    let metrics = check_metrics(&raw.metrics)?;
 
     Ok(Config {
         paths,
@@ -578,7 +599,34 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         log_format: raw.log.format.unwrap_or_default(),
         max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)? as usize,
         api,
+        metrics,
     })
+}
+
+fn check_metrics(raw: &RawMetrics) -> Result<MetricsConfig, ConfigError> {
+    let Some(text) = raw.listen.as_deref() else {
+        return Ok(MetricsConfig::default());
+    };
+    let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+        key_err(
+            "metrics.listen",
+            format!(
+                "`{}` is not an address:port like \"127.0.0.1:9853\"",
+                Escaped(text)
+            ),
+        )
+    })?;
+    // The metrics name zones' states and the agent's version: not for
+    // everyone who can reach the host, unless the operator says so.
+    if !addr.ip().is_loopback() && raw.allow_remote != Some(true) {
+        return Err(key_err(
+            "metrics.listen",
+            format!(
+                "{addr} is not a loopback address; set metrics.allow_remote = true to serve it"
+            ),
+        ));
+    }
+    Ok(MetricsConfig { listen: Some(addr) })
 }
 
 fn check_api(raw: RawApi) -> Result<ApiConfig, ConfigError> {
@@ -661,6 +709,17 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_off_by_default_and_loopback_unless_allowed() {
+        assert_eq!(parse("").unwrap().metrics.listen, None);
+        let c = parse("[metrics]\nlisten = \"127.0.0.1:9853\"").unwrap();
+        assert_eq!(c.metrics.listen, Some(([127, 0, 0, 1], 9853).into()));
+        let c = parse("[metrics]\nlisten = \"[::1]:9853\"").unwrap();
+        assert!(c.metrics.listen.unwrap().ip().is_loopback());
+        let c = parse("[metrics]\nlisten = \"0.0.0.0:9853\"\nallow_remote = true").unwrap();
+        assert_eq!(c.metrics.listen, Some(([0, 0, 0, 0], 9853).into()));
+    }
+
+    #[test]
     fn validate_table() {
         assert!(parse("[validate]\nstrict = true").unwrap().zone.strict);
         assert!(!parse("[validate]\nstrict = false").unwrap().zone.strict);
@@ -733,6 +792,11 @@ mod tests {
             ("[api]\nmax_removal_share = 2.0", "api.max_removal_share"),
             ("[api]\nconcurrency = 0", "api.concurrency"),
             ("[bind]\ntool_timeout = 0", "bind.tool_timeout"),
+            ("[metrics]\nlisten = \"9853\"", "metrics.listen"),
+            (
+                "[metrics]\nlisten = \"0.0.0.0:9853\"",
+                "metrics.allow_remote",
+            ),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -389,6 +389,7 @@ impl Deployer {
         let saved_at = Instant::now();
         self.reload(&reload, &mut report);
         if !report.written.is_empty() || !report.deleted.is_empty() {
+            crate::metrics::deploy_phases(started, rendered_at, checked_at, saved_at);
             let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis();
             tracing::info!(
                 zones = report.written.len(),
@@ -640,18 +641,24 @@ impl Deployer {
             1 => commands.push(rndc::Command::Reload(known[0].clone())),
             _ => commands.push(rndc::Command::ReloadAll),
         }
+        let reload_started = Instant::now();
         for command in &commands {
             let result = exec::run(&rndc::argv(prefix, command)).and_then(rndc::interpret);
             if let Err(e) = result {
+                crate::metrics::rndc_failed();
                 report.reload_error = Some(e.to_string());
                 break;
             }
+        }
+        if !commands.is_empty() {
+            crate::metrics::phase(crate::metrics::Phase::Reload, reload_started.elapsed());
         }
         if self.pending.is_empty() {
             return;
         }
         let waiting = self.pending_serials();
         self.progress(Step::Confirm, 0, waiting.len() as u64);
+        let confirm_started = Instant::now();
         let confirmed = if report.reload_error.is_none() {
             confirm_serials(
                 self.config.bind.server,
@@ -661,6 +668,9 @@ impl Deployer {
         } else {
             BTreeSet::new()
         };
+        crate::metrics::phase(crate::metrics::Phase::Confirm, confirm_started.elapsed());
+        let served = confirmed.iter().filter_map(|d| self.zones.served_by(d));
+        crate::metrics::served(served, SystemTime::now());
         self.pending.retain(|d| !confirmed.contains(d));
         report.pending = self.pending.iter().cloned().collect();
         // A lost confirmation only costs one more reload later.

@@ -205,7 +205,11 @@ fn zone_events(
         deployer.memory(uuid)
     });
     let fates = batch.fates;
+    for item in items.iter() {
+        crate::metrics::arrived_event(&item.name, item.event.zone_uuid());
+    }
     let report = deployer.apply(batch.changes, Options::default(), now)?;
+    crate::metrics::settle_after(deployer);
     count(&report, stats);
     for (item, fate) in items.iter_mut().zip(fates) {
         item.fate = fate;

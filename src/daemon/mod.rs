@@ -1,13 +1,21 @@
 //! The agent daemon: event sources (the spool watched with inotify and a
-//! timer, the Unix socket), the dispatch loop, signals and systemd.
+//! timer, the Unix socket), the dispatch loop, signals, the metrics
+//! endpoint and systemd.
 //!
 //! One thread runs the loop and does every deploy, so deploys never overlap
 //! and events that arrive during one are batched into the next: the first
 //! event after idle is deployed at once, a burst costs one render, one check
-//! and one reload per zone. SIGTERM stops accepting and exits after the
-//! deploy in flight; SIGHUP reloads the configuration.
+//! and one reload per zone. The loop blocks on one channel of [`Wake`]s.
+//! Everything that feeds it is I/O and runs on a small tokio runtime (two
+//! workers): the socket's connections, the signals, the timer that wakes the
+//! loop for rescans and retries, the metrics endpoint and the systemd
+//! watchdog. Two blocking steps keep threads of their own: the socket's
+//! committer (decode and fsync) and inotify (`notify`'s thread). SIGTERM
+//! stops accepting and exits after the deploy in flight; SIGHUP reloads the
+//! configuration.
 
 pub mod dispatch;
+pub mod http;
 pub mod socket;
 pub mod systemd;
 pub mod watch;
@@ -30,6 +38,8 @@ pub enum Wake {
     Terminate,
     /// Re-read the configuration.
     Reload,
+    /// The timer the loop armed ran out (rescan, retry, resync).
+    Timer,
 }
 
 /// Longest wait between retries of a failed deploy or reload.
@@ -84,11 +94,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     }
     let notifier = std::sync::Arc::new(systemd::Notifier::from_env());
     let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if !once {
-        notifier.spawn_watchdog(std::sync::Arc::clone(&idle));
-    }
     let (tx, rx) = mpsc::channel::<Wake>();
     let mut _watcher = None;
+    let mut io = None;
     if !once {
         match watch::watch(&spool.new_dir(), tx.clone()) {
             Ok(w) => _watcher = Some(w),
@@ -96,26 +104,19 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                 tracing::warn!(error = %e, "inotify unavailable; relying on the rescan timer");
             }
         }
-        if let Err(e) = socket::start(
-            &config.socket,
-            spool.clone(),
-            config.max_event_bytes,
-            tx.clone(),
-        ) {
-            tracing::error!(error = %e, "cannot open the socket");
-            return EXIT_CONFIG;
-        }
-        if let Err(e) = signals(tx.clone()) {
-            tracing::error!(error = %e, "cannot install signal handlers");
-            return EXIT_FAILURE;
+        match Io::start(config, &spool, &tx, &idle, &notifier) {
+            Ok(started) => io = Some(started),
+            Err(code) => return code,
         }
     }
     notifier.notify("READY=1");
+    record_zones(&deployer);
     tracing::info!(
         zones = deployer.zone_count(),
         held = deployer.held_count(),
         spool = %config.paths.spool.display(),
-        socket = ?config.socket.path.as_ref().filter(|_| !once),
+        socket = config.socket.path.as_ref().filter(|_| !once).map(|p| p.display().to_string()),
+        metrics = config.metrics.listen.filter(|_| !once).map(|a| a.to_string()),
         "zoneagent ready"
     );
 
@@ -138,6 +139,12 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         if due {
             match dispatch::run_once(&mut deployer, &spool, now()) {
                 Ok(stats) => {
+                    crate::metrics::events(crate::metrics::EventCounts {
+                        applied: stats.applied,
+                        replays: stats.replays,
+                        duplicates: stats.duplicates,
+                        failed: stats.failed,
+                    });
                     if stats.events > 0 {
                         tracing::info!(
                             events = stats.events,
@@ -164,13 +171,19 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                         } else {
                             backoff = next_backoff(backoff);
                             retry_at = Some(Instant::now() + backoff);
-                            tracing::warn!(pending = r.pending.len(), retry_in = ?backoff, "named has not loaded every zone yet");
+                            tracing::warn!(
+                                pending = r.pending.len(),
+                                retry_in_ms =
+                                    u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                                "named has not loaded every zone yet"
+                            );
                         }
                     } else {
                         backoff = Duration::ZERO;
                         retry_at = None;
                     }
                     failures += stats.failed;
+                    record_zones(&deployer);
                     notifier.notify(&format!(
                         "STATUS=zones={} held={} pending_reloads={} failed_events_total={failures}",
                         deployer.zone_count(),
@@ -184,7 +197,11 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                 Err(e) => {
                     backoff = next_backoff(backoff);
                     retry_at = Some(Instant::now() + backoff);
-                    tracing::error!(error = %error_chain(&e), retry_in = ?backoff, "batch failed; events stay in the spool");
+                    tracing::error!(
+                        error = %error_chain(&e),
+                        retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                        "batch failed; events stay in the spool"
+                    );
                     notifier.notify(&format!("STATUS=error, retrying in {backoff:?}: {e}"));
                     if once {
                         return EXIT_FAILURE;
@@ -207,7 +224,13 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         }
         let mut stop = false;
         idle.store(true, std::sync::atomic::Ordering::Relaxed);
-        let received = rx.recv_timeout(wait);
+        let received = match &io {
+            Some(io) => {
+                io.wake_in(wait);
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            }
+            None => rx.recv_timeout(wait),
+        };
         idle.store(false, std::sync::atomic::Ordering::Relaxed);
         match received {
             Ok(w) => {
@@ -215,7 +238,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
                 // them all.
                 for w in std::iter::once(w).chain(rx.try_iter()) {
                     match w {
-                        Wake::Spool => {}
+                        Wake::Spool | Wake::Timer => {}
                         Wake::Terminate => stop = true,
                         Wake::Reload => {
                             if reload_config(&mut deployer, config_path) {
@@ -233,6 +256,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
             tracing::info!("stopping");
             break;
         }
+    }
+    if let Some(io) = io {
+        io.stop();
     }
     if let Some(path) = &config.socket.path {
         let _ = std::fs::remove_file(path);
@@ -323,24 +349,138 @@ fn reload_config(deployer: &mut Deployer, path: Option<&Path>) -> bool {
     }
 }
 
-fn signals(tx: mpsc::Sender<Wake>) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                let wake = if sig == SIGHUP {
-                    Wake::Reload
-                } else {
-                    Wake::Terminate
-                };
-                if tx.send(wake).is_err() {
-                    break;
+/// The daemon's I/O: a tokio runtime with every task that feeds the loop,
+/// and the timer the loop arms before it waits.
+struct Io {
+    runtime: tokio::runtime::Runtime,
+    timer: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+}
+
+impl Io {
+    /// Starts the runtime and, on it, the socket, the signals, the timer,
+    /// the metrics endpoint and the watchdog. A source that cannot start is
+    /// fatal: the exit code is returned.
+    fn start(
+        config: &Config,
+        spool: &Spool,
+        tx: &mpsc::Sender<Wake>,
+        idle: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+        notifier: &std::sync::Arc<systemd::Notifier>,
+    ) -> Result<Io, i32> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("io")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot start the I/O runtime");
+                EXIT_FAILURE
+            })?;
+        let context = runtime.enter();
+        if let Err(e) = socket::start(
+            &config.socket,
+            spool.clone(),
+            config.max_event_bytes,
+            tx.clone(),
+        ) {
+            tracing::error!(error = %e, "cannot open the socket");
+            return Err(EXIT_CONFIG);
+        }
+        if let Some(addr) = config.metrics.listen {
+            let health = http::Health::new(std::sync::Arc::clone(idle));
+            match http::start(addr, spool.clone(), health) {
+                Ok(bound) => tracing::info!(listen = %bound, "serving /metrics and /healthz"),
+                Err(e) => {
+                    tracing::error!(listen = %addr, error = %e, "cannot listen on metrics.listen");
+                    return Err(EXIT_CONFIG);
                 }
             }
-        })?;
+        }
+        if let Err(e) = signals(tx.clone()) {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return Err(EXIT_FAILURE);
+        }
+        notifier.spawn_watchdog(std::sync::Arc::clone(idle));
+        let (timer, deadline) = tokio::sync::watch::channel(None);
+        runtime.spawn(wake_at(deadline, tx.clone()));
+        drop(context);
+        Ok(Io { runtime, timer })
+    }
+
+    /// Arms the timer: one [`Wake::Timer`] after `wait`, unless the loop
+    /// arms it again first.
+    fn wake_in(&self, wait: Duration) {
+        self.timer
+            .send_replace(Some(tokio::time::Instant::now() + wait));
+    }
+
+    /// Stops every task; connections in flight are closed.
+    fn stop(self) {
+        self.runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+}
+
+/// Sends [`Wake::Timer`] when the deadline the loop armed passes; a new
+/// deadline replaces the old one.
+async fn wake_at(
+    mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+    tx: mpsc::Sender<Wake>,
+) {
+    loop {
+        let at = *deadline.borrow_and_update();
+        if let Some(at) = at {
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {
+                    if tx.send(Wake::Timer).is_err() {
+                        return;
+                    }
+                    if deadline.changed().await.is_err() {
+                        return;
+                    }
+                }
+                changed = deadline.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+        } else if deadline.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Turns SIGTERM and SIGINT into [`Wake::Terminate`], SIGHUP into
+/// [`Wake::Reload`], on the current runtime.
+fn signals(tx: mpsc::Sender<Wake>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            let wake = tokio::select! {
+                _ = term.recv() => Wake::Terminate,
+                _ = int.recv() => Wake::Terminate,
+                _ = hup.recv() => Wake::Reload,
+            };
+            if tx.send(wake).is_err() {
+                break;
+            }
+        }
+    });
     Ok(())
+}
+
+/// Sets the zone gauges from the deployer.
+fn record_zones(deployer: &Deployer) {
+    let held = deployer.held_count();
+    let pending = deployer.pending().len();
+    crate::metrics::zones(crate::metrics::ZoneCounts {
+        served: deployer.zone_count().saturating_sub(held + pending),
+        held,
+        pending,
+    });
 }
 
 /// An error with its causes on one line, for logs.

@@ -3,11 +3,13 @@
 //!
 //! A line is answered `{"ok":true,"id":…}` only once the event is durable in
 //! the spool, or at once with the error shape when it does not decode.
-//! Lines from all connections go to one committer thread that writes every
-//! line waiting at that moment into one group file in the spool with a
-//! single flush (group commit, [`Spool::submit_group`]), so a client
-//! streaming thousands of events is not held to one fsync, or even one
-//! file, each.
+//! Connections are tokio tasks (one reads lines, one writes answers); every
+//! line goes through one bounded queue to one committer thread, which
+//! writes every line waiting at that moment into one group file in the
+//! spool with a single flush (group commit, [`Spool::submit_group`]), so a
+//! client streaming thousands of events is not held to one fsync, or even
+//! one file, each. The committer is a thread of its own, not a task: it
+//! decodes and fsyncs, which must not stall the runtime's workers.
 //! Peers are checked by `SO_PEERCRED` against the configured uids and gids.
 //! With `socket.group` the socket file belongs to that group and, when its
 //! mode does not let others write it, the kernel lets only root, the agent
@@ -15,9 +17,9 @@
 //! ones too, which `SO_PEERCRED` does not show): then every peer that
 //! connects is allowed.
 //! At most `socket.max_connections` are served at once (each costs two
-//! threads and up to `spool.max_event_bytes` of line buffer); one more is
-//! answered `busy` and closed by the accepting thread itself, without a
-//! thread of its own.
+//! tasks and up to `spool.max_event_bytes` of line buffer); one more is
+//! answered `busy` and closed by the accepting task itself, without
+//! waiting for the peer to read.
 
 use super::Wake;
 use crate::config::SocketConfig;
@@ -25,24 +27,32 @@ use crate::error::ApiError;
 use crate::model::event;
 use crate::spool::Spool;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::thread;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::mpsc;
 
 /// Most lines committed with one flush.
 const MAX_GROUP: usize = 4096;
+/// Lines queued for the committer; a reader waits while it is full, so a
+/// fast producer is slowed to the spool's pace instead of filling memory.
+const QUEUE: usize = 4 * MAX_GROUP;
 
 struct Line {
     bytes: Vec<u8>,
-    reply: Sender<String>,
+    reply: mpsc::UnboundedSender<String>,
 }
 
-/// Binds the socket and starts serving it on background threads.
+/// Binds the socket and starts serving it: the accepting task on the
+/// current tokio runtime, the committer on a thread. Must be called within
+/// the runtime's context.
 pub fn start(
     config: &SocketConfig,
     spool: Spool,
@@ -55,49 +65,61 @@ pub fn start(
     remove_stale(path)?;
     // Until the chown and chmod below, the socket has the umask's mode
     // (0027 under the unit): nobody else can connect to it yet.
-    let listener = UnixListener::bind(path)?;
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
     if let Some(group) = &config.group {
         give_to_group(path, group)?;
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.mode))?;
-    let (tx, rx) = mpsc::channel::<Line>();
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(listener)?;
+    let (tx, rx) = mpsc::channel::<Line>(QUEUE);
     thread::Builder::new()
         .name("socket-commit".into())
-        .spawn(move || committer(&spool, &rx, &wake))?;
-    let allowed = config.clone();
-    let open = Arc::new(AtomicUsize::new(0));
-    thread::Builder::new()
-        .name("socket-accept".into())
-        .spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                if let Err(reason) = check_peer(&stream, &allowed) {
-                    tracing::warn!(%reason, "socket connection refused");
-                    refuse(&stream, &ApiError::new("forbidden", None, reason));
-                    continue;
-                }
-                let Some(slot) = Slot::take(&open, allowed.max_connections) else {
-                    tracing::warn!(
-                        max_connections = allowed.max_connections,
-                        "socket connection refused: too many at once"
-                    );
-                    let detail = format!(
-                        "{} connections are open (socket.max_connections); try again later",
-                        allowed.max_connections
-                    );
-                    refuse(&stream, &ApiError::new("busy", None, detail));
-                    continue;
-                };
-                let tx = tx.clone();
-                let _ = thread::Builder::new()
-                    .name("socket-conn".into())
-                    .spawn(move || {
-                        let _slot = slot;
-                        connection(stream, &tx, max_bytes);
-                    });
-            }
-        })?;
+        .spawn(move || committer(&spool, rx, &wake))?;
+    tokio::spawn(accept(listener, config.clone(), tx, max_bytes));
     Ok(())
+}
+
+async fn accept(
+    listener: tokio::net::UnixListener,
+    allowed: SocketConfig,
+    tx: mpsc::Sender<Line>,
+    max_bytes: u64,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: wait instead of spinning.
+                tracing::warn!(error = %e, "socket accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Err(reason) = check_peer(&stream, &allowed) {
+            tracing::warn!(%reason, "socket connection refused");
+            refuse(stream, &ApiError::new("forbidden", None, reason));
+            continue;
+        }
+        let Some(slot) = Slot::take(&open, allowed.max_connections) else {
+            tracing::warn!(
+                max_connections = allowed.max_connections,
+                "socket connection refused: too many at once"
+            );
+            let detail = format!(
+                "{} connections are open (socket.max_connections); try again later",
+                allowed.max_connections
+            );
+            refuse(stream, &ApiError::new("busy", None, detail));
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            connection(stream, tx, max_bytes).await;
+        });
+    }
 }
 
 /// One of `socket.max_connections`, given back when dropped.
@@ -125,12 +147,14 @@ impl Drop for Slot {
 }
 
 /// Answers a connection that is not served with one error line and closes
-/// it. Non-blocking, so a peer that does not read cannot stall the
-/// accepting thread.
-fn refuse(stream: &UnixStream, e: &ApiError) {
-    let _ = stream.set_nonblocking(true);
-    let _ = writeln!(&*stream, "{}", answer_err(e));
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+/// it. Non-blocking (one `try_write`), so a peer that does not read cannot
+/// stall the accepting task.
+fn refuse(stream: UnixStream, e: &ApiError) {
+    let line = format!("{}\n", answer_err(e));
+    let _ = stream.try_write(line.as_bytes());
+    if let Ok(s) = stream.into_std() {
+        let _ = s.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 /// Gives the socket file to `group`, which the agent must be a member of.
@@ -210,29 +234,17 @@ fn answer_err(e: &ApiError) -> String {
     v.to_string()
 }
 
-fn connection(stream: UnixStream, tx: &Sender<Line>, max_bytes: u64) {
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
-    let (reply_tx, reply_rx) = mpsc::channel::<String>();
-    let writer = thread::spawn(move || {
-        let mut w = io::BufWriter::new(write_half);
-        while let Ok(first) = reply_rx.recv() {
-            let _ = writeln!(w, "{first}");
-            while let Ok(more) = reply_rx.try_recv() {
-                let _ = writeln!(w, "{more}");
-            }
-            if w.flush().is_err() {
-                break;
-            }
-        }
-    });
-    let mut reader = BufReader::new(stream);
+async fn connection(stream: UnixStream, tx: mpsc::Sender<Line>, max_bytes: u64) {
+    let (read_half, write_half) = stream.into_split();
+    let (reply_tx, reply_rx) = mpsc::unbounded_channel::<String>();
+    let writer = tokio::spawn(answers(write_half, reply_rx));
+    let mut reader = tokio::io::BufReader::new(read_half);
     loop {
         let mut buf = Vec::new();
         let Ok(n) = (&mut reader)
             .take(max_bytes + 1)
             .read_until(b'\n', &mut buf)
+            .await
         else {
             break;
         };
@@ -254,22 +266,37 @@ fn connection(stream: UnixStream, tx: &Sender<Line>, max_bytes: u64) {
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if tx
-            .send(Line {
-                bytes: buf,
-                reply: reply_tx.clone(),
-            })
-            .is_err()
-        {
+        let line = Line {
+            bytes: buf,
+            reply: reply_tx.clone(),
+        };
+        if tx.send(line).await.is_err() {
             break;
         }
     }
     drop(reply_tx);
-    let _ = writer.join();
+    let _ = writer.await;
 }
 
-fn committer(spool: &Spool, rx: &Receiver<Line>, wake: &Sender<Wake>) {
-    while let Ok(first) = rx.recv() {
+/// Writes a connection's answers in order, one flush for all that wait.
+async fn answers(write_half: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<String>) {
+    let mut w = tokio::io::BufWriter::new(write_half);
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(answer) = next {
+            if w.write_all(answer.as_bytes()).await.is_err() || w.write_all(b"\n").await.is_err() {
+                return;
+            }
+            next = rx.try_recv().ok();
+        }
+        if w.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn committer(spool: &Spool, mut rx: mpsc::Receiver<Line>, wake: &Sender<Wake>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {

@@ -43,10 +43,10 @@ impl Notifier {
         Notifier { socket, watchdog }
     }
 
-    /// Feeds the watchdog from a thread of its own while
+    /// Feeds the watchdog from a task on the current tokio runtime while
     /// [`crate::progress`] moves or the loop is idle (`idle` is set by the
     /// loop while it waits for work): a busy daemon is alive, a daemon stuck
-    /// inside one step is not.
+    /// inside one step is not. Must be called within the runtime's context.
     pub fn spawn_watchdog(
         self: &std::sync::Arc<Self>,
         idle: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -55,19 +55,20 @@ impl Notifier {
             return;
         };
         let me = std::sync::Arc::clone(self);
-        let _ = std::thread::Builder::new()
-            .name("watchdog".into())
-            .spawn(move || {
-                let mut last = crate::progress::count();
-                loop {
-                    std::thread::sleep(interval);
-                    let now = crate::progress::count();
-                    if now != last || idle.load(std::sync::atomic::Ordering::Relaxed) {
-                        me.notify("WATCHDOG=1");
-                    }
-                    last = now;
+        tokio::spawn(async move {
+            let mut last = crate::progress::count();
+            let mut tick = tokio::time::interval(interval);
+            // The first tick is at once; the first ping comes one interval in.
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let now = crate::progress::count();
+                if now != last || idle.load(std::sync::atomic::Ordering::Relaxed) {
+                    me.notify("WATCHDOG=1");
                 }
-            });
+                last = now;
+            }
+        });
     }
 
     /// Sends one notification (e.g. `READY=1`); errors are ignored, as the
