@@ -403,11 +403,12 @@ impl Deployer {
             );
         }
         for h in &report.held {
+            let esc = crate::logtext::Escaped;
+            let _zone = tracing::warn_span!("zone", domain = %esc(&h.domain), uuid = %esc(&h.uuid))
+                .entered();
             tracing::warn!(
-                zone = ?h.domain,
-                uuid = ?h.uuid,
-                events = ?h.events,
-                errors = ?crate::error::ApiErrors(h.errors.clone()).to_string(),
+                events = %esc(&h.events.join(",")),
+                errors = %esc(&crate::error::ApiErrors(h.errors.clone()).to_string()),
                 "zone held: named would refuse it; its last good version stays served"
             );
         }

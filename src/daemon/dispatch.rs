@@ -10,6 +10,7 @@
 
 use crate::deploy::{DeployError, Deployer, Options, Report};
 use crate::error::ApiError;
+use crate::logtext::Escaped;
 use crate::model::event::{self, Body, Event};
 use crate::serial::Now;
 use crate::spool::{Entry, GROUP_SUFFIX, Spool};
@@ -87,7 +88,7 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
         match entry {
             Entry::Refused { name, reason } => {
                 stats.events += 1;
-                tracing::warn!(file = ?name, reason = ?reason, "refused spool entry");
+                tracing::warn!(file = %Escaped(&name), reason = %Escaped(&reason), "refused spool entry");
                 let e = ApiError::new("refused", None, format!("spool entry {reason}"));
                 spool
                     .fail(&name, None, &[e])
@@ -127,7 +128,7 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
                         fate: None,
                     }),
                     Err(e) => {
-                        tracing::warn!(file = ?name, error = ?e.to_string(), "undecodable event");
+                        tracing::warn!(file = %Escaped(&name), error = %Escaped(&e.to_string()), "undecodable event");
                         spool
                             .fail(&name, None, &[e])
                             .map_err(DispatchError::Spool)?;
@@ -155,10 +156,10 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
     }
     let mut done = Vec::new();
     for item in &items {
-        let _span = tracing::info_span!("event", id = ?item.event.id, zone = ?item.event.zone_uuid().unwrap_or("*")).entered();
+        let _span = tracing::info_span!("event", id = %Escaped(&item.event.id), zone = %Escaped(item.event.zone_uuid().unwrap_or("*")), r#type = item.event.type_name()).entered();
         match &item.fate {
             Some(Fate::Failed(errors)) => {
-                tracing::warn!(r#type = item.event.type_name(), errors = ?crate::error::ApiErrors(errors.clone()).to_string(), "event failed");
+                tracing::warn!(errors = %Escaped(&crate::error::ApiErrors(errors.clone()).to_string()), "event failed");
                 match &item.line {
                     Some((i, bytes)) => {
                         spool.fail_line(&item.name, *i, bytes, Some(&item.event.id), errors)
@@ -179,7 +180,7 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
                 done.push(item.name.clone());
             }
             Some(Fate::Applied) | None => {
-                tracing::debug!(r#type = item.event.type_name(), "applied");
+                tracing::debug!("applied");
                 stats.applied += 1;
                 done.push(item.name.clone());
             }

@@ -51,8 +51,8 @@ struct Line {
 }
 
 /// Binds the socket and starts serving it: the accepting task on the
-/// current tokio runtime, the committer on a thread. Must be called within
-/// the runtime's context.
+/// current tokio runtime (or, outside one, on a one-thread runtime of its
+/// own), the committer on a thread.
 pub fn start(
     config: &SocketConfig,
     spool: Spool,
@@ -71,21 +71,39 @@ pub fn start(
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.mode))?;
     listener.set_nonblocking(true)?;
-    let listener = tokio::net::UnixListener::from_std(listener)?;
     let (tx, rx) = mpsc::channel::<Line>(QUEUE);
     thread::Builder::new()
         .name("socket-commit".into())
         .spawn(move || committer(&spool, rx, &wake))?;
-    tokio::spawn(accept(listener, config.clone(), tx, max_bytes));
+    let serving = accept(listener, config.clone(), tx, max_bytes);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(serving);
+    } else {
+        // Called outside a runtime (a library user, a test): serve on a
+        // runtime of its own, on one thread.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        thread::Builder::new()
+            .name("socket-io".into())
+            .spawn(move || runtime.block_on(serving))?;
+    }
     Ok(())
 }
 
 async fn accept(
-    listener: tokio::net::UnixListener,
+    listener: std::os::unix::net::UnixListener,
     allowed: SocketConfig,
     tx: mpsc::Sender<Line>,
     max_bytes: u64,
 ) {
+    let listener = match tokio::net::UnixListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve the socket");
+            return;
+        }
+    };
     let open = Arc::new(AtomicUsize::new(0));
     loop {
         let stream = match listener.accept().await {
