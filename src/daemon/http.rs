@@ -158,3 +158,23 @@ fn spool_files(spool: &Spool) -> usize {
             .count()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alive_while_idle_or_while_the_heartbeat_is_recent() {
+        let idle = Arc::new(AtomicBool::new(false));
+        let health = Health::new(Arc::clone(&idle));
+        assert!(health.alive());
+        // Stuck in one step for longer than STALE.
+        if let Some(past) = Instant::now().checked_sub(STALE + Duration::from_secs(1)) {
+            *health.lock() = past;
+            assert!(!health.alive());
+            // Waiting for work is alive, however long.
+            idle.store(true, Ordering::Relaxed);
+            assert!(health.alive());
+        }
+    }
+}
