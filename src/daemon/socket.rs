@@ -34,21 +34,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::thread;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
 /// Most lines committed with one flush.
 const MAX_GROUP: usize = 4096;
-/// Lines queued for the committer; a reader waits while it is full, so a
+/// Batches queued for the committer; a reader waits while it is full, so a
 /// fast producer is slowed to the spool's pace instead of filling memory.
-const QUEUE: usize = 4 * MAX_GROUP;
+const QUEUE: usize = 256;
 
-struct Line {
-    bytes: Vec<u8>,
+/// The complete lines one read of a connection gave, and where their
+/// answers go (text of whole lines, each ending in a newline). One queue
+/// operation and one answer per read rather than per line: what makes a
+/// stream of small events cheap.
+struct Batch {
+    lines: Vec<Vec<u8>>,
     reply: mpsc::UnboundedSender<String>,
+    /// An answer to send after the lines' (the connection closes), so it
+    /// cannot overtake them.
+    last: Option<String>,
 }
+
+/// Bytes read from a connection at once.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// Binds the socket and starts serving it: the accepting task on the
 /// current tokio runtime (or, outside one, on a one-thread runtime of its
@@ -71,7 +81,7 @@ pub fn start(
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.mode))?;
     listener.set_nonblocking(true)?;
-    let (tx, rx) = mpsc::channel::<Line>(QUEUE);
+    let (tx, rx) = mpsc::channel::<Batch>(QUEUE);
     thread::Builder::new()
         .name("socket-commit".into())
         .spawn(move || committer(&spool, rx, &wake))?;
@@ -94,7 +104,7 @@ pub fn start(
 async fn accept(
     listener: std::os::unix::net::UnixListener,
     allowed: SocketConfig,
-    tx: mpsc::Sender<Line>,
+    tx: mpsc::Sender<Batch>,
     max_bytes: u64,
 ) {
     let listener = match tokio::net::UnixListener::from_std(listener) {
@@ -252,43 +262,58 @@ fn answer_err(e: &ApiError) -> String {
     v.to_string()
 }
 
-async fn connection(stream: UnixStream, tx: mpsc::Sender<Line>, max_bytes: u64) {
+async fn connection(stream: UnixStream, tx: mpsc::Sender<Batch>, max_bytes: u64) {
     let (read_half, write_half) = stream.into_split();
     let (reply_tx, reply_rx) = mpsc::unbounded_channel::<String>();
     let writer = tokio::spawn(answers(write_half, reply_rx));
-    let mut reader = tokio::io::BufReader::new(read_half);
-    loop {
-        let mut buf = Vec::new();
-        let Ok(n) = (&mut reader)
-            .take(max_bytes + 1)
-            .read_until(b'\n', &mut buf)
-            .await
-        else {
-            break;
-        };
-        if n == 0 {
-            break;
+    let mut reader = tokio::io::BufReader::with_capacity(READ_BUFFER, read_half);
+    let max = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    // The line read so far, not yet ended by a newline.
+    let mut partial: Vec<u8> = Vec::new();
+    let too_large = || {
+        let e = ApiError::new(
+            "too_large",
+            None,
+            format!("line is over spool.max_event_bytes ({max_bytes}); closing"),
+        );
+        format!("{}\n", answer_err(&e))
+    };
+    while let Ok(chunk) = reader.fill_buf().await {
+        let eof = chunk.is_empty();
+        let mut lines = Vec::new();
+        let mut over = false;
+        let mut rest = chunk;
+        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
+            partial.extend_from_slice(&rest[..at]);
+            rest = &rest[at + 1..];
+            let line = std::mem::take(&mut partial);
+            if line.len() > max {
+                over = true;
+                break;
+            }
+            push_line(&mut lines, line);
         }
-        if buf.last() != Some(&b'\n') && buf.len() as u64 > max_bytes {
-            let e = ApiError::new(
-                "too_large",
-                None,
-                format!("line is over spool.max_event_bytes ({max_bytes}); closing"),
-            );
-            let _ = reply_tx.send(answer_err(&e));
-            break;
+        if !over {
+            partial.extend_from_slice(rest);
+            over = partial.len() > max;
         }
-        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            buf.pop();
+        let read = chunk.len();
+        reader.consume(read);
+        if eof && !partial.is_empty() {
+            // The last line, without its newline.
+            push_line(&mut lines, std::mem::take(&mut partial));
         }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
+        if !lines.is_empty() || over {
+            let batch = Batch {
+                lines,
+                reply: reply_tx.clone(),
+                last: over.then(too_large),
+            };
+            if tx.send(batch).await.is_err() {
+                break;
+            }
         }
-        let line = Line {
-            bytes: buf,
-            reply: reply_tx.clone(),
-        };
-        if tx.send(line).await.is_err() {
+        if over || eof {
             break;
         }
     }
@@ -296,13 +321,23 @@ async fn connection(stream: UnixStream, tx: mpsc::Sender<Line>, max_bytes: u64) 
     let _ = writer.await;
 }
 
+/// Adds a line without its line ending; blank lines get no answer.
+fn push_line(lines: &mut Vec<Vec<u8>>, mut line: Vec<u8>) {
+    while line.last().is_some_and(|b| *b == b'\r') {
+        line.pop();
+    }
+    if !line.iter().all(u8::is_ascii_whitespace) {
+        lines.push(line);
+    }
+}
+
 /// Writes a connection's answers in order, one flush for all that wait.
 async fn answers(write_half: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<String>) {
     let mut w = tokio::io::BufWriter::new(write_half);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
-        while let Some(answer) = next {
-            if w.write_all(answer.as_bytes()).await.is_err() || w.write_all(b"\n").await.is_err() {
+        while let Some(text) = next {
+            if w.write_all(text.as_bytes()).await.is_err() {
                 return;
             }
             next = rx.try_recv().ok();
@@ -313,53 +348,72 @@ async fn answers(write_half: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Str
     }
 }
 
-fn committer(spool: &Spool, mut rx: mpsc::Receiver<Line>, wake: &Sender<Wake>) {
+fn committer(spool: &Spool, mut rx: mpsc::Receiver<Batch>, wake: &Sender<Wake>) {
     while let Some(first) = rx.blocking_recv() {
+        let mut count = first.lines.len();
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while count < MAX_GROUP {
             match rx.try_recv() {
-                Ok(l) => group.push(l),
+                Ok(b) => {
+                    count += b.lines.len();
+                    group.push(b);
+                }
                 Err(_) => break,
             }
         }
-        let decoded: Vec<Result<String, ApiError>> = group
+        let decoded: Vec<Vec<Result<String, ApiError>>> = group
             .iter()
-            .map(|l| {
-                std::str::from_utf8(&l.bytes)
-                    .map_err(|e| {
-                        ApiError::new("parse_error", None, format!("not valid UTF-8: {e}"))
+            .map(|b| {
+                b.lines
+                    .iter()
+                    .map(|l| {
+                        std::str::from_utf8(l)
+                            .map_err(|e| {
+                                ApiError::new("parse_error", None, format!("not valid UTF-8: {e}"))
+                            })
+                            .and_then(event::decode_event)
+                            .map(|e| e.id)
                     })
-                    .and_then(event::decode_event)
-                    .map(|e| e.id)
+                    .collect()
             })
             .collect();
         let good: Vec<&[u8]> = group
             .iter()
             .zip(&decoded)
+            .flat_map(|(b, d)| b.lines.iter().zip(d))
             .filter(|(_, d)| d.is_ok())
-            .map(|(l, _)| l.bytes.as_slice())
+            .map(|(l, _)| l.as_slice())
             .collect();
-        let committed = if good.is_empty() {
-            Ok(String::new())
-        } else {
+        let any_good = !good.is_empty();
+        let committed = if any_good {
             spool.submit_group(&good)
+        } else {
+            Ok(String::new())
         };
         if let Err(e) = &committed {
             tracing::error!(error = %e, "failed to write events into the spool");
         }
-        for (line, d) in group.iter().zip(decoded) {
-            let answer = match (d, &committed) {
-                (Ok(id), Ok(_)) => serde_json::json!({"ok": true, "id": id}).to_string(),
-                (Ok(_), Err(e)) => answer_err(&ApiError::new(
-                    "spool_error",
-                    None,
-                    format!("the event could not be stored durably: {e}; send it again"),
-                )),
-                (Err(e), _) => answer_err(&e),
-            };
-            let _ = line.reply.send(answer);
+        for (batch, results) in group.iter().zip(decoded) {
+            let mut text = String::new();
+            for d in results {
+                let answer = match (d, &committed) {
+                    (Ok(id), Ok(_)) => serde_json::json!({"ok": true, "id": id}).to_string(),
+                    (Ok(_), Err(e)) => answer_err(&ApiError::new(
+                        "spool_error",
+                        None,
+                        format!("the event could not be stored durably: {e}; send it again"),
+                    )),
+                    (Err(e), _) => answer_err(&e),
+                };
+                text.push_str(&answer);
+                text.push('\n');
+            }
+            if let Some(last) = &batch.last {
+                text.push_str(last);
+            }
+            let _ = batch.reply.send(text);
         }
-        if !good.is_empty() {
+        if any_good {
             let _ = wake.send(Wake::Spool);
         }
     }
@@ -368,6 +422,50 @@ fn committer(spool: &Spool, mut rx: mpsc::Receiver<Line>, wake: &Sender<Wake>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_answered_in_order_and_an_overlong_line_closes() {
+        use std::io::{BufRead, BufReader, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let config = SocketConfig {
+            path: Some(path.clone()),
+            mode: 0o600,
+            allowed_uids: Vec::new(),
+            allowed_gids: Vec::new(),
+            max_connections: 4,
+            group: None,
+        };
+        let spool = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
+        let (wake, _woken) = std::sync::mpsc::channel();
+        let max = 200;
+        start(&config, spool, max, wake).unwrap();
+        let event = |id: &str| {
+            format!(r#"{{"id":"{id}","type":"record.deleted","zone_uuid":"z","record_uuid":"r"}}"#)
+        };
+        let stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut w = &stream;
+        // CRLF, a blank line (no answer), a line split over two writes,
+        // a line that does not decode.
+        write!(w, "{}\r\n\n{}", event("a"), &event("b")[..10]).unwrap();
+        w.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        write!(w, "{}\nnot json\n", &event("b")[10..]).unwrap();
+        // Then one over the limit: answered too_large, and closed.
+        writeln!(w, "{}", "x".repeat(usize::try_from(max).unwrap() + 1)).unwrap();
+        let mut answers = Vec::new();
+        for line in BufReader::new(&stream).lines() {
+            answers.push(line.unwrap());
+        }
+        assert_eq!(answers.len(), 4, "{answers:?}");
+        assert_eq!(answers[0], r#"{"id":"a","ok":true}"#);
+        assert_eq!(answers[1], r#"{"id":"b","ok":true}"#);
+        assert!(answers[2].contains("parse_error"), "{answers:?}");
+        assert!(answers[3].contains("too_large"), "{answers:?}");
+    }
 
     #[test]
     fn the_group_is_the_gate_only_when_others_are_shut_out() {
