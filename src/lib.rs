@@ -19,7 +19,7 @@ pub mod exec;
 pub mod fsutil;
 pub mod identity;
 pub(crate) mod logtext;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod model;
 pub mod progress;
 pub mod pull;

@@ -15,7 +15,7 @@
 //! configuration.
 
 pub mod dispatch;
-pub mod http;
+pub(crate) mod http;
 pub mod socket;
 pub mod systemd;
 pub mod watch;
