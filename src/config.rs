@@ -9,6 +9,7 @@ use crate::model::name::{self, Name};
 use crate::render::{RenderOptions, SoaFields};
 use crate::validate::{MAX_TTL, ZoneDefaults};
 use serde::Deserialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Why a configuration was refused.
@@ -64,6 +65,23 @@ pub struct RawConfig {
     pub socket: RawSocket,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub dnssec: RawDnssec,
+}
+
+/// `[dnssec]`: signing by `named` itself (see [`crate::dnssec`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnssec {
+    /// The `dnssec-policy` every selected zone is signed with (`default`
+    /// or a policy `named.conf` defines); unset: nothing is signed.
+    pub policy: Option<String>,
+    /// Where `named` keeps the zones' keys; it must be able to write there.
+    pub key_directory: Option<PathBuf>,
+    /// Sign only these domains (default: every zone).
+    pub only: Option<Vec<String>>,
+    /// Never sign these domains.
+    pub except: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +184,18 @@ pub struct BindConfig {
     pub named_conf: Option<PathBuf>,
 }
 
+/// Signing by `named`'s own signer (`[dnssec]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnssecConfig {
+    /// The `dnssec-policy` of the selected zones.
+    pub policy: String,
+    pub key_directory: PathBuf,
+    /// A-label domains; empty: every zone is selected.
+    pub only: BTreeSet<String>,
+    /// A-label domains never selected.
+    pub except: BTreeSet<String>,
+}
+
 /// The Unix socket source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketConfig {
@@ -191,6 +221,8 @@ pub struct Config {
     pub rescan_seconds: f64,
     pub socket: SocketConfig,
     pub log_format: LogFormat,
+    /// `None`: no zone is signed.
+    pub dnssec: Option<DnssecConfig>,
 }
 
 /// Default nameservers: the platform's own.
@@ -393,6 +425,8 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         allowed_gids: raw.socket.allowed_gids.unwrap_or_default(),
     };
 
+    let dnssec = dnssec_keys(raw.dnssec)?;
+
     Ok(Config {
         paths,
         render: RenderOptions { soa, default_ttl },
@@ -407,7 +441,62 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         rescan_seconds,
         socket,
         log_format: raw.log.format.unwrap_or_default(),
+        dnssec,
     })
+}
+
+/// Checks `[dnssec]`. The policy name goes into `named.conf` quoted, so it
+/// is limited to what BIND's policy names look like; `none` and `insecure`
+/// are BIND's words for "not signed" and are not a signing policy.
+fn dnssec_keys(raw: RawDnssec) -> Result<Option<DnssecConfig>, ConfigError> {
+    let Some(policy) = raw.policy else {
+        if raw.only.is_some() || raw.except.is_some() || raw.key_directory.is_some() {
+            return Err(key_err(
+                "dnssec.policy",
+                "must be set when other `dnssec` keys are",
+            ));
+        }
+        return Ok(None);
+    };
+    let valid = !policy.is_empty()
+        && policy.len() <= 64
+        && policy
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !valid {
+        return Err(key_err(
+            "dnssec.policy",
+            format!("`{policy}` is not a dnssec-policy name (letters, digits, `-`, `_`, `.`)"),
+        ));
+    }
+    if policy == "none" || policy == crate::dnssec::INSECURE {
+        return Err(key_err(
+            "dnssec.policy",
+            "`none` and `insecure` do not sign; leave `dnssec` out, or list the domain in `dnssec.except`",
+        ));
+    }
+    let key_directory = raw
+        .key_directory
+        .unwrap_or_else(|| PathBuf::from("/var/lib/bind/keys"));
+    let text = key_directory.to_string_lossy();
+    if text.contains(['"', '\\', '\n']) || !key_directory.is_absolute() {
+        return Err(key_err(
+            "dnssec.key_directory",
+            "must be an absolute path without `\"`, `\\` or newlines (named.conf quotes it)",
+        ));
+    }
+    let domains = |key: &'static str, list: Option<Vec<String>>| {
+        list.unwrap_or_default()
+            .iter()
+            .map(|d| host_key(key, d).map(|n| n.as_str().to_owned()))
+            .collect::<Result<BTreeSet<String>, ConfigError>>()
+    };
+    Ok(Some(DnssecConfig {
+        policy,
+        key_directory,
+        only: domains("dnssec.only", raw.only)?,
+        except: domains("dnssec.except", raw.except)?,
+    }))
 }
 
 fn braces_balance(s: &str) -> bool {
@@ -440,6 +529,21 @@ mod tests {
         assert_eq!(c.zone.nameservers.len(), 2);
         assert_eq!(c.serial, SerialPolicy::Date);
         assert_eq!(c.bind.rndc, ["rndc"]);
+        assert_eq!(c.dnssec, None);
+    }
+
+    #[test]
+    fn dnssec_keys() {
+        let c = parse(
+            "[dnssec]\npolicy = \"default\"\nkey_directory = \"/var/lib/bind/k\"\n\
+             only = [\"A.test.\", \"b.test\"]\nexcept = [\"b.test\"]",
+        )
+        .unwrap();
+        let d = c.dnssec.unwrap();
+        assert_eq!(d.policy, "default");
+        assert_eq!(d.key_directory, PathBuf::from("/var/lib/bind/k"));
+        assert!(d.only.contains("a.test"), "{:?}", d.only);
+        assert!(d.except.contains("b.test"));
     }
 
     #[test]
@@ -492,6 +596,24 @@ mod tests {
             ("[bind]\nrndc = []", "bind.rndc"),
         ];
         for (text, key) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let err = parse("[zone]\nnameserver = []").unwrap_err().to_string();
+        assert!(err.contains("nameserver"), "{err}");
+        for (text, key) in [
+            ("[dnssec]\npolicy = \"x y\"", "dnssec.policy"),
+            ("[dnssec]\npolicy = \"insecure\"", "dnssec.policy"),
+            ("[dnssec]\nexcept = [\"a.test\"]", "dnssec.policy"),
+            (
+                "[dnssec]\npolicy = \"default\"\nkey_directory = \"keys\"",
+                "dnssec.key_directory",
+            ),
+            (
+                "[dnssec]\npolicy = \"default\"\nonly = [\"bad name\"]",
+                "dnssec.only",
+            ),
+        ] {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod decide;
 pub mod deploy;
+pub mod dnssec;
 pub mod error;
 pub mod exec;
 pub mod fsutil;
