@@ -373,7 +373,9 @@ impl Deployer {
         self.progress(Step::Check, 0, total);
         let verdict = check::check(&self.config, &decision.writes)?;
         let checked_at = Instant::now();
-        let mut commit = decision.settle(self.records(), &verdict.refused, &HashMap::new());
+        let mut refused = verdict.refused;
+        refused.extend(self.policy_refusals(&decision));
+        let mut commit = decision.settle(self.records(), &refused, &HashMap::new());
         dnssec::mark_signers(&mut commit.records, self.config.dnssec.as_ref());
         self.progress(Step::Install, 0, commit.install.len() as u64);
         let (mut report, reload) = self.carry_out(commit)?;
@@ -432,6 +434,35 @@ impl Deployer {
         for (uuid, serial) in noted {
             self.zones.note_served(&uuid, serial);
         }
+    }
+
+    /// Files `named` would refuse under their zone's signing policy,
+    /// which its checker does not see; their checked files are dropped.
+    fn policy_refusals(
+        &self,
+        decision: &decide::Decision,
+    ) -> HashMap<String, Vec<crate::error::ApiError>> {
+        let mut out = HashMap::new();
+        for w in &decision.writes {
+            let Some(record) = decision.records.get(&w.uuid) else {
+                continue;
+            };
+            let signer = dnssec::signer(
+                self.config.dnssec.as_ref(),
+                w.domain(),
+                record.signer.as_ref(),
+            );
+            let (Some(signer), Some(zone)) = (signer, record.zone.as_ref()) else {
+                continue;
+            };
+            let problems =
+                dnssec::policy_problems(&signer.policy, zone, self.config.zone.default_ttl);
+            if !problems.is_empty() {
+                let _ = fs::remove_file(check::temp_file(&self.config.paths.zones, w.domain()));
+                out.insert(w.uuid.clone(), problems);
+            }
+        }
+        out
     }
 
     /// What a batch would do, without doing it.

@@ -25,7 +25,9 @@ pub mod probe;
 
 use crate::bind::conf::quote_escape;
 use crate::config::DnssecConfig;
+use crate::error::ApiError;
 use crate::model::name::Name;
+use crate::model::zone::Zone;
 use crate::store::{Signer, ZoneRecord};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -87,6 +89,39 @@ pub fn mark_signers(records: &mut BTreeMap<String, ZoneRecord>, config: Option<&
             record.signer = signer(config, &d.domain, record.signer.as_ref());
         }
     }
+}
+
+/// `max-zone-ttl` of BIND 9.18's built-in `default` policy: under it,
+/// `named` refuses to load a zone with a larger TTL, which
+/// `named-checkzone` does not check.
+pub const DEFAULT_MAX_ZONE_TTL: i64 = 86_400;
+
+/// What `named` would refuse in `zone` under `policy` that its checker
+/// does not see: a TTL above the `default` policy's `max-zone-ttl`
+/// (`default_ttl`: what records without a TTL get). The limits of policies
+/// `named.conf` defines are not known here; `named` enforces them.
+pub fn policy_problems(policy: &str, zone: &Zone, default_ttl: u32) -> Vec<ApiError> {
+    if policy != "default" {
+        return Vec::new();
+    }
+    let limit = DEFAULT_MAX_ZONE_TTL;
+    let detail = |ttl: i64| {
+        format!("TTL {ttl} is above {limit}, the max-zone-ttl of dnssec-policy \"default\"")
+    };
+    let mut out = Vec::new();
+    if i64::from(default_ttl) > limit {
+        out.push(ApiError::new(
+            "dnssec_policy",
+            Some("zone.default_ttl"),
+            detail(i64::from(default_ttl)),
+        ));
+    }
+    for r in &zone.records {
+        if let Some(ttl) = r.ttl.filter(|t| *t > limit) {
+            out.push(ApiError::new("dnssec_policy", Some("ttl"), detail(ttl)).in_record(&r.uuid));
+        }
+    }
+    out
 }
 
 /// The zone's own options in its stanza: empty without `[dnssec]` and
@@ -548,6 +583,22 @@ mod tests {
         assert_eq!(gone.policy, INSECURE);
         assert_eq!(signer(Some(&all), "b.test", None), None);
         assert_eq!(signer(None, "a.test", None), None);
+    }
+
+    #[test]
+    fn default_policy_ttl_limit() {
+        let zone: Zone = serde_json::from_value(serde_json::json!({
+            "uuid": "z", "domain": "a.test", "records": [
+                {"uuid": "r1", "record_type": "A", "name": "@", "value": "192.0.2.1", "ttl": 86400},
+                {"uuid": "r2", "record_type": "A", "name": "x", "value": "192.0.2.1", "ttl": 86401}
+            ]
+        }))
+        .unwrap();
+        let p = policy_problems("default", &zone, 3600);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].record.as_deref(), Some("r2"));
+        assert_eq!(policy_problems("default", &zone, 100_000).len(), 2);
+        assert!(policy_problems("fast", &zone, 100_000).is_empty());
     }
 
     #[test]

@@ -272,6 +272,18 @@ fn signs_validates_and_keeps_the_served_serial_moving() {
     let out = validate(&env, "signed.test", "www.signed.test", "A");
     assert!(out.contains("192.0.2.7"), "{out}");
 
+    // A TTL the `default` policy refuses: held, the signed zone stays.
+    let mut long = signed_zone("too-long", "192.0.2.8");
+    long["records"][0]["ttl"] = json!(90_000);
+    let out = env.import(&json!([long, plain]));
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("max-zone-ttl"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(env.named.query("www.signed.test", "A"), ["192.0.2.7"]);
+
     // The unsigned zone stayed unsigned throughout.
     assert!(rrsigs(&env, "www.plain.test", "A").is_empty());
     assert_eq!(env.named.query("www.plain.test", "A"), ["192.0.2.50"]);
