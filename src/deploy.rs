@@ -374,7 +374,9 @@ impl Deployer {
         let verdict = check::check(&self.config, &decision.writes)?;
         let checked_at = Instant::now();
         let mut refused = verdict.refused;
-        refused.extend(self.policy_refusals(&decision));
+        for (uuid, problems) in self.policy_refusals(&decision) {
+            refused.entry(uuid).or_default().extend(problems);
+        }
         let mut commit = decision.settle(self.records(), &refused, &HashMap::new());
         dnssec::mark_signers(&mut commit.records, self.config.dnssec.as_ref());
         self.progress(Step::Install, 0, commit.install.len() as u64);
