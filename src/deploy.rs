@@ -268,6 +268,11 @@ impl Deployer {
         let argv = named_conf::argv(&self.config.bind.checkconf, &conf);
         match exec::run(&argv) {
             Ok(out) => {
+                if let Some(d) = &self.config.dnssec
+                    && !dnssec::policy_defined(&out.stdout, &d.policy)
+                {
+                    tracing::warn!(policy = %d.policy, conf = %conf.display(), "dnssec.policy is neither built in nor defined in named.conf: named will refuse its configuration");
+                }
                 let zones = named_conf::declared_zones(&out.stdout);
                 self.reserved = named_conf::foreign_zones(&zones, &self.config.paths.zones, &conf);
                 tracing::debug!(zones = self.reserved.len(), conf = %conf.display(), "zones named.conf declares");

@@ -91,6 +91,21 @@ pub fn mark_signers(records: &mut BTreeMap<String, ZoneRecord>, config: Option<&
     }
 }
 
+/// BIND's built-in policies.
+const BUILT_IN: [&str; 3] = ["default", INSECURE, "none"];
+
+/// Whether `policy` is built in or defined by a top-level `dnssec-policy`
+/// statement in `printed` (what `named-checkconf -p` prints). A zone
+/// naming an unknown policy makes `named` refuse its whole configuration.
+pub fn policy_defined(printed: &str, policy: &str) -> bool {
+    BUILT_IN.contains(&policy)
+        || printed.lines().any(|l| {
+            l.strip_prefix("dnssec-policy \"")
+                .and_then(|r| r.strip_suffix("\" {"))
+                .is_some_and(|n| n == policy)
+        })
+}
+
 /// `max-zone-ttl` of BIND 9.18's built-in `default` policy: under it,
 /// `named` refuses to load a zone with a larger TTL, which
 /// `named-checkzone` does not check.
@@ -583,6 +598,16 @@ mod tests {
         assert_eq!(gone.policy, INSECURE);
         assert_eq!(signer(Some(&all), "b.test", None), None);
         assert_eq!(signer(None, "a.test", None), None);
+    }
+
+    #[test]
+    fn policies_named_conf_defines() {
+        let printed = "options {\n\tdirectory \"/x\";\n};\ndnssec-policy \"fast\" {\n\tdnskey-ttl 1;\n};\n\
+                       zone \"a.test\" {\n\tdnssec-policy \"slow\";\n};\n";
+        assert!(policy_defined(printed, "fast"));
+        assert!(policy_defined(printed, "default"));
+        assert!(!policy_defined(printed, "slow"));
+        assert!(!policy_defined(printed, "fas"));
     }
 
     #[test]

@@ -402,4 +402,11 @@ fn a_policy_of_named_conf_and_a_ksk_rollover_in_status() {
         env.named.log_tail(20)
     );
     validate(&env, "r.test", "www.r.test", "A");
+    // `--trust-anchor` prints a clause delv takes as it is.
+    let out = env.run(&["dnssec", "ds", "--trust-anchor", "r.test"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let anchors = env.root.join("r.test.anchors");
+    fs::write(&anchors, &out.stdout).unwrap();
+    let delv = env.named.delv(&anchors, "r.test", "www.r.test", "A");
+    assert!(delv.contains("; fully validated"), "{delv}");
 }
