@@ -220,7 +220,13 @@ pub fn decide(
             .is_some_and(|n| n.as_str() == d.domain);
         if !stays {
             freed.push(d.domain.clone());
-            leaving.insert(d.domain.clone(), d.serial);
+            // A signer may have served past the file's serial.
+            let signed = world
+                .records
+                .get(uuid)
+                .and_then(|r| r.signer.as_ref()?.served);
+            let serial = signed.map_or(d.serial, |s| serial::max(s, d.serial));
+            leaving.insert(d.domain.clone(), serial);
         }
     }
     // Held zones that wait for a freed domain are decided again.
@@ -890,6 +896,17 @@ mod tests {
         assert_eq!(c.archive[0].serial, file + 10);
         let c = f.run(vec![Wanted::put(zone("b", "s.test", &[]))]);
         assert_eq!(c.install[0].serial, file + 11);
+        // Deleted and re-created in one batch: past the signer too.
+        let mut r = f.record("b").clone();
+        r.signer = f.record("a").signer.clone();
+        f.zones.records.insert("b".into(), r);
+        f.zones.note_served("b", file + 20);
+        let c = f.run(vec![
+            Wanted::delete("b"),
+            Wanted::put(zone("c", "s.test", &[("A", "www", "192.0.2.9")])),
+        ]);
+        assert_eq!(c.install[0].uuid, "c");
+        assert_eq!(c.install[0].serial, file + 21);
     }
 
     #[test]

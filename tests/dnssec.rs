@@ -369,6 +369,17 @@ fn switching_on_and_off_without_a_gap_and_a_recreated_zone() {
     assert!(served_serial(&env, "b.test") > old);
     let out = validate(&env, "b.test", "www.b.test", "A");
     assert!(out.contains("192.0.2.22"), "{out}");
+
+    // Deleted and re-created in one import: the same, with named keeping
+    // the zone loaded in between.
+    let old = served_serial(&env, "b.test");
+    let b3 = zone1("zb3", "b.test", &[("A", "www", "192.0.2.33")]);
+    import_ok(&env, &json!([a, b3]));
+    assert!(served_serial(&env, "b.test") > old);
+    assert_eq!(env.named.query("www.b.test", "A"), ["192.0.2.33"]);
+    wait_state(&env, "b.test", "signed");
+    let out = validate(&env, "b.test", "www.b.test", "A");
+    assert!(out.contains("192.0.2.33"), "{out}");
 }
 
 #[test]
