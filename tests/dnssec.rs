@@ -191,6 +191,17 @@ fn signs_validates_and_keeps_the_served_serial_moving() {
     assert_eq!(status["state"], "signing", "{status}");
     assert_eq!(status["policy"], "default", "{status}");
     assert_eq!(status["ds"], json!([]), "{status}");
+    let table = env.run(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("dnssec: signing (default)"),
+        "{}",
+        show(&table)
+    );
+    // Only zones the agent has named sign have a DS to print.
+    for other in ["plain.test", "unknown.test"] {
+        let out = env.run(&["dnssec", "ds", other]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    }
 
     // RRSIGs on the SOA and on a record; the unsigned zone has none.
     assert!(rrsigs(&env, "signed.test", "SOA").contains(&"SOA".to_owned()));
