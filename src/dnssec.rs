@@ -40,7 +40,7 @@ pub const INSECURE: &str = "insecure";
 /// Files `named` keeps beside a zone file (inline signing's signed copy
 /// and the journals). They belong to one life of the zone: `named` refuses
 /// a journal out of step with a re-created zone's file.
-pub const NAMED_FILES: [&str; 4] = [".jnl", ".jbk", ".signed", ".signed.jnl"];
+pub(crate) const NAMED_FILES: [&str; 4] = [".jnl", ".jbk", ".signed", ".signed.jnl"];
 
 const TYPE_SOA: u16 = 6;
 const TYPE_RRSIG: u16 = 46;
@@ -63,7 +63,7 @@ pub fn selected(config: &DnssecConfig, domain: &str) -> bool {
 /// A zone's signer after this configuration: the policy if it is
 /// selected, `insecure` if it was signed before and no longer is, none if
 /// it never was signed. What was seen served is kept.
-pub fn signer(
+pub(crate) fn signer(
     config: Option<&DnssecConfig>,
     domain: &str,
     before: Option<&Signer>,
@@ -83,7 +83,7 @@ pub fn signer(
 }
 
 /// Sets the signer of every served zone among `records` from `config`.
-pub fn mark_signers(records: &mut BTreeMap<String, ZoneRecord>, config: Option<&DnssecConfig>) {
+pub(crate) fn mark_signers(records: &mut BTreeMap<String, ZoneRecord>, config: Option<&DnssecConfig>) {
     for record in records.values_mut() {
         if let Some(d) = &record.deployed {
             record.signer = signer(config, &d.domain, record.signer.as_ref());
@@ -97,7 +97,7 @@ const BUILT_IN: [&str; 3] = ["default", INSECURE, "none"];
 /// Whether `policy` is built in or defined by a top-level `dnssec-policy`
 /// statement in `printed` (what `named-checkconf -p` prints). A zone
 /// naming an unknown policy makes `named` refuse its whole configuration.
-pub fn policy_defined(printed: &str, policy: &str) -> bool {
+pub(crate) fn policy_defined(printed: &str, policy: &str) -> bool {
     BUILT_IN.contains(&policy)
         || printed.lines().any(|l| {
             l.strip_prefix("dnssec-policy \"")
@@ -115,7 +115,7 @@ pub const DEFAULT_MAX_ZONE_TTL: i64 = 86_400;
 /// does not see: a TTL above the `default` policy's `max-zone-ttl`
 /// (`default_ttl`: what records without a TTL get). The limits of policies
 /// `named.conf` defines are not known here; `named` enforces them.
-pub fn policy_problems(policy: &str, zone: &Zone, default_ttl: u32) -> Vec<ApiError> {
+pub(crate) fn policy_problems(policy: &str, zone: &Zone, default_ttl: u32) -> Vec<ApiError> {
     if policy != "default" {
         return Vec::new();
     }
@@ -141,7 +141,7 @@ pub fn policy_problems(policy: &str, zone: &Zone, default_ttl: u32) -> Vec<ApiEr
 
 /// The zone's own options in its stanza: empty without `[dnssec]` and
 /// without a signer, as before signing existed.
-pub fn stanza_options(config: Option<&DnssecConfig>, signer: Option<&Signer>) -> String {
+pub(crate) fn stanza_options(config: Option<&DnssecConfig>, signer: Option<&Signer>) -> String {
     match signer {
         Some(s) => format!(
             "dnssec-policy \"{}\";\n\tinline-signing yes;\n\tkey-directory \"{}\";",
@@ -166,7 +166,7 @@ pub enum ParentDs {
 /// argv for `rndc dnssec -checkds`, after the configured `rndc` prefix.
 /// `named` assumes a DS is not in the parent until it is told (or checks
 /// `parental-agents` itself), and removes keys accordingly.
-pub fn checkds_argv(
+pub(crate) fn checkds_argv(
     prefix: &[String],
     zone: &Name,
     key: Option<u16>,
@@ -190,7 +190,7 @@ pub fn checkds_argv(
 
 /// A query for `zone`/`qtype`, recursion not desired, with EDNS0 and the
 /// DO bit (RFC 3225) so RRSIGs come along.
-pub fn query(id: u16, zone: &Name, qtype: u16) -> Vec<u8> {
+pub(crate) fn query(id: u16, zone: &Name, qtype: u16) -> Vec<u8> {
     let mut q = Vec::with_capacity(zone.wire_len() + 32);
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
@@ -206,18 +206,18 @@ pub fn query(id: u16, zone: &Name, qtype: u16) -> Vec<u8> {
 }
 
 /// A query for a zone's SOA.
-pub fn soa_query(id: u16, zone: &Name) -> Vec<u8> {
+pub(crate) fn soa_query(id: u16, zone: &Name) -> Vec<u8> {
     query(id, zone, TYPE_SOA)
 }
 
 /// A query for a zone's DNSKEY RRset.
-pub fn dnskey_query(id: u16, zone: &Name) -> Vec<u8> {
+pub(crate) fn dnskey_query(id: u16, zone: &Name) -> Vec<u8> {
     query(id, zone, TYPE_DNSKEY)
 }
 
 /// A query for a zone's CDS RRset (RFC 7344): the DS records `named`
 /// wants in the parent, published once the keys are known everywhere.
-pub fn cds_query(id: u16, zone: &Name) -> Vec<u8> {
+pub(crate) fn cds_query(id: u16, zone: &Name) -> Vec<u8> {
     query(id, zone, TYPE_CDS)
 }
 
@@ -235,14 +235,14 @@ fn wire_name(name: &Name) -> Vec<u8> {
 
 /// One resource record of an answer section.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnswerRecord {
+pub(crate) struct AnswerRecord {
     pub rtype: u16,
     pub rdata: Vec<u8>,
 }
 
 /// A response: its id, response code and answer section.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub(crate) struct Response {
     pub id: u16,
     pub rcode: u8,
     pub answers: Vec<AnswerRecord>,
@@ -261,7 +261,7 @@ impl Response {
 }
 
 /// Reads a response; `None` for a packet that is not a well-formed one.
-pub fn parse_response(packet: &[u8]) -> Option<Response> {
+pub(crate) fn parse_response(packet: &[u8]) -> Option<Response> {
     let header = packet.get(..12)?;
     if header[2] & 0x80 == 0 {
         return None;
@@ -318,7 +318,7 @@ pub struct ZoneKeys {
 }
 
 /// Reads the DNSKEY answer and the CDS answer (both queried with DO).
-pub fn zone_keys(dnskey: &Response, cds: &Response) -> ZoneKeys {
+pub(crate) fn zone_keys(dnskey: &Response, cds: &Response) -> ZoneKeys {
     let mut keys = ZoneKeys::default();
     for rr in cds.answers.iter().filter(|r| r.rtype == TYPE_CDS) {
         let Some(head) = rr.rdata.get(..4) else {

@@ -97,7 +97,7 @@ pub fn zone_keys(
 
 /// The SOA serials `named` serves for `domains`, those it answers for
 /// within `timeout` (a zone it does not serve is left out).
-pub fn served_serials<'a>(
+pub(crate) fn served_serials<'a>(
     server: SocketAddr,
     domains: impl IntoIterator<Item = &'a str>,
     timeout: Duration,
