@@ -83,7 +83,10 @@ pub(crate) fn signer(
 }
 
 /// Sets the signer of every served zone among `records` from `config`.
-pub(crate) fn mark_signers(records: &mut BTreeMap<String, ZoneRecord>, config: Option<&DnssecConfig>) {
+pub(crate) fn mark_signers(
+    records: &mut BTreeMap<String, ZoneRecord>,
+    config: Option<&DnssecConfig>,
+) {
     for record in records.values_mut() {
         if let Some(d) = &record.deployed {
             record.signer = signer(config, &d.domain, record.signer.as_ref());
