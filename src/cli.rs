@@ -157,6 +157,42 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// DNSSEC: what named's signer serves for a zone.
+    Dnssec {
+        #[command(subcommand)]
+        command: DnssecCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnssecCommand {
+    /// Prints the zone's DS records (SHA-256) for the parent, from the
+    /// KSK/CSK named serves; fails while the keys are not published yet.
+    Ds {
+        /// Print a `trust-anchors` clause (for `delv -a` or a validating
+        /// named) instead of DS records.
+        #[arg(long)]
+        trust_anchor: bool,
+        domain: String,
+    },
+    /// Tells named the parent now has the zone's DS (after the registrar
+    /// took it): until then named treats the DS as absent, and a KSK
+    /// rollover or a switch to unsigned removes keys without waiting.
+    Published {
+        /// The KSK/CSK's key tag, when the zone has more than one.
+        #[arg(long)]
+        key: Option<u16>,
+        domain: String,
+    },
+    /// Tells named the parent no longer has the zone's DS (after it was
+    /// removed at the registrar and its TTL has passed): a zone switched
+    /// off then drops its keys.
+    Withdrawn {
+        /// The KSK/CSK's key tag, when the zone has more than one.
+        #[arg(long)]
+        key: Option<u16>,
+        domain: String,
+    },
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -214,6 +250,19 @@ pub fn run(cli: Cli) -> i32 {
             paths,
         } => crate::adopt::run(&config, json, named_conf.as_deref(), &paths),
         Command::Doctor { json } => crate::doctor::run(&config, json),
+        Command::Dnssec {
+            command:
+                DnssecCommand::Ds {
+                    trust_anchor,
+                    domain,
+                },
+        } => ds_cmd(&config, &domain, trust_anchor),
+        Command::Dnssec {
+            command: DnssecCommand::Published { key, domain },
+        } => checkds_cmd(&config, &domain, key, crate::dnssec::ParentDs::Published),
+        Command::Dnssec {
+            command: DnssecCommand::Withdrawn { key, domain },
+        } => checkds_cmd(&config, &domain, key, crate::dnssec::ParentDs::Withdrawn),
     }
 }
 
@@ -471,6 +520,114 @@ struct StatusRow<'a> {
     held_by: &'a [String],
     #[serde(skip_serializing_if = "<[ApiError]>::is_empty")]
     warnings: &'a [ApiError],
+    /// Zones `named` signs (or once signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dnssec: Option<crate::dnssec::Status>,
+}
+
+/// How long `status` and `dnssec` wait for `named`'s answer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What `named` serves of a signed zone's keys.
+fn dnssec_status(
+    config: &Config,
+    domain: &str,
+    signer: &crate::store::Signer,
+) -> Option<crate::dnssec::Status> {
+    let zone = name::parse_domain(domain).ok()?;
+    let keys = crate::dnssec::probe::zone_keys(config.bind.server, &zone, PROBE_TIMEOUT).ok();
+    Some(crate::dnssec::status(&zone, &signer.policy, keys.as_ref()))
+}
+
+fn checkds_cmd(
+    config: &Config,
+    domain: &str,
+    key: Option<u16>,
+    ds: crate::dnssec::ParentDs,
+) -> i32 {
+    let zone = match name::parse_domain(domain) {
+        Ok(z) => z,
+        Err(e) => {
+            print_problems("error", &[ApiError::validation("domain", e)], false);
+            return EXIT_INVALID_INPUT;
+        }
+    };
+    let argv = crate::dnssec::checkds_argv(&config.bind.rndc, &zone, key, ds);
+    match crate::exec::run(&argv).and_then(crate::bind::rndc::interpret) {
+        Ok(out) => {
+            let _ = std::io::stdout().write_all(out.stdout.as_bytes());
+            EXIT_OK
+        }
+        Err(e) => {
+            print_error(&e);
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn ds_cmd(config: &Config, domain: &str, trust_anchor: bool) -> i32 {
+    let zone = match name::parse_domain(domain) {
+        Ok(z) => z,
+        Err(e) => {
+            print_problems("error", &[ApiError::validation("domain", e)], false);
+            return EXIT_INVALID_INPUT;
+        }
+    };
+    let store = crate::store::Store::open_read_only(&config.paths.state);
+    let records = match store.load_all() {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FAILURE;
+        }
+    };
+    let signer = records.values().find_map(|r| {
+        let d = r.deployed.as_ref().filter(|d| d.domain == zone.as_str())?;
+        r.zone.as_ref()?;
+        Some((d, r.signer.as_ref()?))
+    });
+    let Some((_, signer)) = signer else {
+        eprintln!(
+            "error: {} is not a zone this agent has named sign",
+            zone.as_str()
+        );
+        return EXIT_INVALID_INPUT;
+    };
+    let keys = match crate::dnssec::probe::zone_keys(config.bind.server, &zone, PROBE_TIMEOUT) {
+        Ok(k) => k,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FAILURE;
+        }
+    };
+    if keys.sep.is_empty() || !keys.signed {
+        eprintln!(
+            "error: named serves no signed KSK/CSK for {} yet (policy {})",
+            zone.as_str(),
+            signer.policy
+        );
+        return EXIT_FAILURE;
+    }
+    match crate::dnssec::state(&signer.policy, Some(&keys)) {
+        crate::dnssec::State::Signing => eprintln!(
+            "warning: {} is still signing: named does not publish its CDS yet; \
+             hand this DS to the parent once `status` says signed",
+            zone.as_str()
+        ),
+        crate::dnssec::State::Unsigning | crate::dnssec::State::Unsigned => eprintln!(
+            "warning: {} is being switched off: the parent should have no DS",
+            zone.as_str()
+        ),
+        crate::dnssec::State::Signed | crate::dnssec::State::Unknown => {}
+    }
+    let ds = crate::dnssec::ds_records(&zone, &keys);
+    let mut out = std::io::stdout().lock();
+    let _ = if trust_anchor {
+        out.write_all(crate::dnssec::trust_anchors(&ds).as_bytes())
+    } else {
+        ds.iter().try_for_each(|d| writeln!(out, "{d}"))
+    };
+    EXIT_OK
 }
 
 fn status_cmd(config: &Config, json: bool) -> i32 {
@@ -516,6 +673,11 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
                 errors: &r.held,
                 held_by: &r.held_by,
                 warnings: &r.warnings,
+                dnssec: r
+                    .signer
+                    .as_ref()
+                    .zip(r.deployed.as_ref())
+                    .and_then(|(s, d)| dnssec_status(config, &d.domain, s)),
             })
         })
         .collect();
@@ -547,6 +709,12 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
             );
             for e in r.errors {
                 let _ = writeln!(out, "    held: {e}");
+            }
+            if let Some(d) = &r.dnssec {
+                let _ = writeln!(out, "    dnssec: {} ({})", d.state.as_str(), d.policy);
+                for ds in &d.ds {
+                    let _ = writeln!(out, "    {ds}");
+                }
             }
         }
         let _ = writeln!(

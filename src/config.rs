@@ -10,6 +10,7 @@ use crate::model::name::{self, Name};
 use crate::render::{RenderOptions, SoaFields};
 use crate::validate::{MAX_TTL, ZoneDefaults};
 use serde::Deserialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Why a configuration was refused.
@@ -69,6 +70,8 @@ pub struct RawConfig {
     pub validate: RawValidate,
     #[serde(default)]
     pub api: RawApi,
+    #[serde(default)]
+    pub dnssec: RawDnssec,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +94,21 @@ pub struct RawApi {
     pub retries: Option<u32>,
     pub concurrency: Option<usize>,
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[dnssec]`: signing by `named` itself (see [`crate::dnssec`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnssec {
+    /// The `dnssec-policy` every selected zone is signed with (`default`
+    /// or a policy `named.conf` defines); unset: nothing is signed.
+    pub policy: Option<String>,
+    /// Where `named` keeps the zones' keys; it must be able to write there.
+    pub key_directory: Option<PathBuf>,
+    /// Sign only these domains (default: every zone).
+    pub only: Option<Vec<String>>,
+    /// Never sign these domains.
+    pub except: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +228,18 @@ pub struct BindConfig {
     pub named_conf: PathBuf,
 }
 
+/// Signing by `named`'s own signer (`[dnssec]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnssecConfig {
+    /// The `dnssec-policy` of the selected zones.
+    pub policy: String,
+    pub key_directory: PathBuf,
+    /// A-label domains; empty: every zone is selected.
+    pub only: BTreeSet<String>,
+    /// A-label domains never selected.
+    pub except: BTreeSet<String>,
+}
+
 /// The Unix socket source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketConfig {
@@ -304,6 +334,8 @@ pub struct Config {
     /// zone rewrites its whole record, so this bounds the cost of one.
     pub max_records: usize,
     pub api: ApiConfig,
+    /// `None`: no zone is signed.
+    pub dnssec: Option<DnssecConfig>,
 }
 
 /// Default nameservers: the platform's own.
@@ -559,6 +591,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
     };
 
     let api = check_api(raw.api)?;
+    let dnssec = dnssec_keys(raw.dnssec)?;
 
     Ok(Config {
         paths,
@@ -578,6 +611,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         log_format: raw.log.format.unwrap_or_default(),
         max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)? as usize,
         api,
+        dnssec,
     })
 }
 
@@ -612,6 +646,60 @@ fn check_api(raw: RawApi) -> Result<ApiConfig, ConfigError> {
         concurrency,
         ca_file: raw.ca_file,
     })
+}
+
+/// Checks `[dnssec]`. The policy name goes into `named.conf` quoted, so it
+/// is limited to what BIND's policy names look like; `none` and `insecure`
+/// are BIND's words for "not signed" and are not a signing policy.
+fn dnssec_keys(raw: RawDnssec) -> Result<Option<DnssecConfig>, ConfigError> {
+    let Some(policy) = raw.policy else {
+        if raw.only.is_some() || raw.except.is_some() || raw.key_directory.is_some() {
+            return Err(key_err(
+                "dnssec.policy",
+                "must be set when other `dnssec` keys are",
+            ));
+        }
+        return Ok(None);
+    };
+    let valid = !policy.is_empty()
+        && policy.len() <= 64
+        && policy
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !valid {
+        return Err(key_err(
+            "dnssec.policy",
+            format!("`{policy}` is not a dnssec-policy name (letters, digits, `-`, `_`, `.`)"),
+        ));
+    }
+    if policy == "none" || policy == crate::dnssec::INSECURE {
+        return Err(key_err(
+            "dnssec.policy",
+            "`none` and `insecure` do not sign; leave `dnssec` out, or list the domain in `dnssec.except`",
+        ));
+    }
+    let key_directory = raw
+        .key_directory
+        .unwrap_or_else(|| PathBuf::from("/var/lib/bind/keys"));
+    let text = key_directory.to_string_lossy();
+    if text.contains(['"', '\\', '\n']) || !key_directory.is_absolute() {
+        return Err(key_err(
+            "dnssec.key_directory",
+            "must be an absolute path without `\"`, `\\` or newlines (named.conf quotes it)",
+        ));
+    }
+    let domains = |key: &'static str, list: Option<Vec<String>>| {
+        list.unwrap_or_default()
+            .iter()
+            .map(|d| host_key(key, d).map(|n| n.as_str().to_owned()))
+            .collect::<Result<BTreeSet<String>, ConfigError>>()
+    };
+    Ok(Some(DnssecConfig {
+        policy,
+        key_directory,
+        only: domains("dnssec.only", raw.only)?,
+        except: domains("dnssec.except", raw.except)?,
+    }))
 }
 
 fn braces_balance(s: &str) -> bool {
@@ -658,6 +746,7 @@ mod tests {
         assert_eq!(c.socket.max_connections, 3);
         assert_eq!(c.bind.tool_timeout, std::time::Duration::from_mins(1));
         assert_eq!(c.bind.named_conf, PathBuf::from("/etc/bind/named.conf"));
+        assert_eq!(c.dnssec, None);
     }
 
     #[test]
@@ -672,6 +761,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("strict"), "{err}");
+    }
+
+    #[test]
+    fn dnssec_keys() {
+        let c = parse(
+            "[dnssec]\npolicy = \"default\"\nkey_directory = \"/var/lib/bind/k\"\n\
+             only = [\"A.test.\", \"b.test\"]\nexcept = [\"b.test\"]",
+        )
+        .unwrap();
+        let d = c.dnssec.unwrap();
+        assert_eq!(d.policy, "default");
+        assert_eq!(d.key_directory, PathBuf::from("/var/lib/bind/k"));
+        assert!(d.only.contains("a.test"), "{:?}", d.only);
+        assert!(d.except.contains("b.test"));
     }
 
     #[test]
@@ -743,6 +846,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`x\\n INFO forged\\u{1b}`"), "{err}");
+        let err = parse("[zone]\nnameserver = []").unwrap_err().to_string();
+        assert!(err.contains("nameserver"), "{err}");
+        for (text, key) in [
+            ("[dnssec]\npolicy = \"x y\"", "dnssec.policy"),
+            ("[dnssec]\npolicy = \"insecure\"", "dnssec.policy"),
+            ("[dnssec]\nexcept = [\"a.test\"]", "dnssec.policy"),
+            (
+                "[dnssec]\npolicy = \"default\"\nkey_directory = \"keys\"",
+                "dnssec.key_directory",
+            ),
+            (
+                "[dnssec]\npolicy = \"default\"\nonly = [\"bad name\"]",
+                "dnssec.only",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
         let err = parse("[zone]\nnameserver = []").unwrap_err().to_string();
         assert!(err.contains("nameserver"), "{err}");
         let err = parse("[soa]\nrefresh = \"x\"").unwrap_err().to_string();

@@ -18,6 +18,7 @@ use crate::bind::{conf, named_conf, rndc};
 use crate::check::{self, CheckError};
 use crate::config::Config;
 use crate::decide::{self, Commit, Disk, Held, Removal, Wanted, Warned, Write, Zones};
+use crate::dnssec;
 use crate::exec;
 use crate::fsutil;
 use crate::model::name::{self, Name};
@@ -278,6 +279,11 @@ impl Deployer {
         let argv = named_conf::argv(&self.config.bind.checkconf, &conf);
         match exec::run(&argv) {
             Ok(out) => {
+                if let Some(d) = &self.config.dnssec
+                    && !dnssec::policy_defined(&out.stdout, &d.policy)
+                {
+                    tracing::warn!(policy = %d.policy, conf = %conf.display(), "dnssec.policy is neither built in nor defined in named.conf: named will refuse its configuration");
+                }
                 let zones = named_conf::declared_zones(&out.stdout);
                 self.reserved = named_conf::foreign_zones(&zones, &self.config.paths.zones, &conf);
                 tracing::debug!(zones = self.reserved.len(), conf = %conf.display(), "zones named.conf declares");
@@ -355,6 +361,7 @@ impl Deployer {
     ) -> Result<Report, DeployError> {
         let started = Instant::now();
         let config_hash = render::config_hash(&self.config.render, &self.config.zone);
+        self.note_signed_serials(&changes);
         let decision = {
             let world = self.zones.world(&self.reserved, &self.dirty);
             let disk = ZonesDir {
@@ -383,7 +390,12 @@ impl Deployer {
         self.progress(Step::Check, 0, total);
         let verdict = check::check(&self.config, &decision.writes)?;
         let checked_at = Instant::now();
-        let commit = decision.settle(self.records(), &verdict.refused, &verdict.warnings);
+        let mut refused = verdict.refused;
+        for (uuid, problems) in self.policy_refusals(&decision) {
+            refused.entry(uuid).or_default().extend(problems);
+        }
+        let mut commit = decision.settle(self.records(), &refused, &verdict.warnings);
+        dnssec::mark_signers(&mut commit.records, self.config.dnssec.as_ref());
         self.progress(Step::Install, 0, commit.install.len() as u64);
         let (mut report, reload) = self.carry_out(commit)?;
         let saved_at = Instant::now();
@@ -411,6 +423,65 @@ impl Deployer {
             );
         }
         Ok(report)
+    }
+
+    /// The serial `named`'s signer serves now for the signed zones of
+    /// this batch: their next file's serial must go past it, or named
+    /// would take the file's content under a serial of its own and the
+    /// confirmation could not tell the change is served.
+    fn note_signed_serials(&mut self, changes: &[Wanted]) {
+        let signed: Vec<(&str, &str)> = changes
+            .iter()
+            .filter_map(|c| {
+                let r = self.zones.records().get(&c.uuid)?;
+                r.signer.as_ref()?;
+                Some((c.uuid.as_str(), r.deployed.as_ref()?.domain.as_str()))
+            })
+            .collect();
+        if signed.is_empty() {
+            return;
+        }
+        let served = dnssec::probe::served_serials(
+            self.config.bind.server,
+            signed.iter().map(|(_, d)| *d),
+            Duration::from_secs(2),
+        );
+        let noted: Vec<(String, u32)> = signed
+            .iter()
+            .filter_map(|(uuid, d)| Some(((*uuid).to_owned(), *served.get(*d)?)))
+            .collect();
+        for (uuid, serial) in noted {
+            self.zones.note_served(&uuid, serial);
+        }
+    }
+
+    /// Files `named` would refuse under their zone's signing policy,
+    /// which its checker does not see; their checked files are dropped.
+    fn policy_refusals(
+        &self,
+        decision: &decide::Decision,
+    ) -> HashMap<String, Vec<crate::error::ApiError>> {
+        let mut out = HashMap::new();
+        for w in &decision.writes {
+            let Some(record) = decision.records.get(&w.uuid) else {
+                continue;
+            };
+            let signer = dnssec::signer(
+                self.config.dnssec.as_ref(),
+                w.domain(),
+                record.signer.as_ref(),
+            );
+            let (Some(signer), Some(zone)) = (signer, record.zone.as_ref()) else {
+                continue;
+            };
+            let problems =
+                dnssec::policy_problems(&signer.policy, zone, self.config.zone.default_ttl);
+            if !problems.is_empty() {
+                let _ = fs::remove_file(check::temp_file(&self.config.paths.zones, w.domain()));
+                out.insert(w.uuid.clone(), problems);
+            }
+        }
+        out
     }
 
     /// What a batch would do, without doing it.
@@ -584,6 +655,16 @@ impl Deployer {
             n += 1;
         }
         fs::rename(&path, &target).map_err(io_err(&target))?;
+        // named's files beside it (signed copy, journals) go with it.
+        for suffix in dnssec::NAMED_FILES {
+            let mut from = path.clone().into_os_string();
+            from.push(suffix);
+            let mut to = target.clone().into_os_string();
+            to.push(suffix);
+            if Path::new(&from).exists() {
+                fs::rename(&from, &to).map_err(io_err(Path::new(&to)))?;
+            }
+        }
         fsutil::sync_dir(&dir).map_err(io_err(&dir))?;
         Ok(())
     }
@@ -597,6 +678,12 @@ impl Deployer {
             .map(|domain| conf::Stanza {
                 domain: domain.to_owned(),
                 file: self.zone_file(domain).to_string_lossy().into_owned(),
+                extra: dnssec::stanza_options(
+                    self.config.dnssec.as_ref(),
+                    self.zones
+                        .served_by(domain)
+                        .and_then(|u| self.records().get(u)?.signer.as_ref()),
+                ),
             })
             .collect();
         let text = conf::include_file(&stanzas, &self.config.zone_options);

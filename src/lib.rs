@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod decide;
 pub mod deploy;
+pub mod dnssec;
 pub mod doctor;
 pub mod error;
 pub mod exec;

@@ -57,6 +57,24 @@ pub struct ZoneRecord {
     /// the floor for any zone that takes the domain again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived: Option<Archived>,
+    /// Signing by `named` ([`crate::dnssec`]): set once the zone was given
+    /// a signing policy, and kept after it is switched off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<Signer>,
+}
+
+/// How `named` signs a zone, and what it was seen serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signer {
+    /// The zone's `dnssec-policy` (`insecure` once switched off).
+    pub policy: String,
+    /// Where `named` keeps the zone's keys.
+    pub key_directory: PathBuf,
+    /// The highest SOA serial `named` was seen serving for the signed
+    /// zone; the signer may run ahead of the file, and the next file's
+    /// serial must go past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<u32>,
 }
 
 /// How many causing event ids a held zone keeps.
@@ -75,6 +93,7 @@ impl ZoneRecord {
             held_by: Vec::new(),
             warnings: Vec::new(),
             archived: None,
+            signer: None,
         }
     }
 

@@ -566,6 +566,7 @@ fn agent_and_named_agree_on_what_is_served() {
         stanzas.push(Stanza {
             domain: domain.clone(),
             file: file.display().to_string(),
+            extra: String::new(),
         });
         judged.push(Judged {
             origin: valid.origin.clone(),
@@ -706,6 +707,7 @@ fn tools_agree_with_named(
         .map(|j| Stanza {
             domain: j.domain.clone(),
             file: j.file.display().to_string(),
+            extra: String::new(),
         })
         .collect();
     let conf_path = dir.join("check.conf");

@@ -15,6 +15,9 @@ pub struct Stanza {
     pub domain: String,
     /// Absolute path of its zone file.
     pub file: String,
+    /// This zone's own options, after the shared ones (signing:
+    /// [`crate::dnssec::stanza_options`]); already in `named.conf` syntax.
+    pub extra: String,
 }
 
 #[derive(Template)]
@@ -34,6 +37,7 @@ pub fn include_file(zones: &[Stanza], options: &str) -> String {
         .map(|s| Stanza {
             domain: s.domain,
             file: quote_escape(&s.file),
+            extra: s.extra,
         })
         .collect();
     Include {
@@ -73,7 +77,7 @@ pub fn check_conf(directory: &Path, zones: &[Stanza], strict: bool) -> String {
 }
 
 /// Escapes `"` and `\` for a quoted string in `named.conf`.
-fn quote_escape(s: &str) -> String {
+pub(crate) fn quote_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
@@ -87,16 +91,18 @@ mod tests {
             Stanza {
                 domain: "b.test".into(),
                 file: "/z/b.test.zone".into(),
+                extra: String::new(),
             },
             Stanza {
                 domain: "a.test".into(),
                 file: "/z/we\"ird.zone".into(),
+                extra: "inline-signing yes;".into(),
             },
         ];
         let text = include_file(&zones, "allow-transfer { none; };");
         let want = "// Written by zoneagent: one stanza per zone it deploys. Edits are\n\
 // overwritten; set per-zone options with `zone.options` in its config.\n\
-zone \"a.test\" {\n\ttype primary;\n\tfile \"/z/we\\\"ird.zone\";\n\tallow-transfer { none; };\n};\n\
+zone \"a.test\" {\n\ttype primary;\n\tfile \"/z/we\\\"ird.zone\";\n\tallow-transfer { none; };\n\tinline-signing yes;\n};\n\
 zone \"b.test\" {\n\ttype primary;\n\tfile \"/z/b.test.zone\";\n\tallow-transfer { none; };\n};\n";
         assert_eq!(text, want);
         let bare = include_file(&zones[..1], "");
@@ -108,6 +114,7 @@ zone \"b.test\" {\n\ttype primary;\n\tfile \"/z/b.test.zone\";\n\tallow-transfer
         let zones = [Stanza {
             domain: "a.test".into(),
             file: "/z/a.test.zone".into(),
+            extra: String::new(),
         }];
         let plain = check_conf(Path::new("/z"), &zones, false);
         for option in [

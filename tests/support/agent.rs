@@ -22,10 +22,15 @@ pub struct Env {
 impl Env {
     /// Starts `named` and writes a config; `extra` is appended to it.
     pub fn new(extra: &str) -> Env {
+        Env::with_named(extra, "")
+    }
+
+    /// Like [`Env::new`], with `named_extra` added to `named.conf`.
+    pub fn with_named(extra: &str, named_extra: &str) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_owned();
         let include = root.join("named.conf.zoneagent");
-        let named = PrivateNamed::start(&root.join("named"), &include);
+        let named = PrivateNamed::start_with(&root.join("named"), &include, named_extra);
         let rndc: Vec<String> = named.rndc_argv();
         let config = root.join("zoneagent.toml");
         // A JSON string is a valid TOML basic string.

@@ -67,6 +67,12 @@ impl PrivateNamed {
     /// Panics, with `named`'s log tail, if it does not come up within
     /// [`START_TIMEOUT`]; panics with an install hint if BIND is missing.
     pub fn start(dir: &Path, include: &Path) -> PrivateNamed {
+        PrivateNamed::start_with(dir, include, "")
+    }
+
+    /// Like [`PrivateNamed::start`], with `extra` (e.g. a `dnssec-policy`
+    /// statement) added to `named.conf` before the include.
+    pub fn start_with(dir: &Path, include: &Path, extra: &str) -> PrivateNamed {
         let named_bin = find_tool("named", "bind9");
         let rndc_bin = find_tool("rndc", "bind9-utils");
         let keygen_bin = find_tool("tsig-keygen", "bind9-utils");
@@ -98,7 +104,10 @@ impl PrivateNamed {
         write_file(&key_file, &String::from_utf8_lossy(&key.stdout));
         write_file(&dir.join("rndc.conf"), &rndc_conf(&key_file, control_port));
         let conf = dir.join("named.conf");
-        write_file(&conf, &named_conf(&dir, &include, port, control_port));
+        write_file(
+            &conf,
+            &named_conf(&dir, &include, port, control_port, extra),
+        );
 
         let mut named = PrivateNamed {
             dir,
@@ -226,6 +235,33 @@ impl PrivateNamed {
             .to_owned()
     }
 
+    /// `dig` against this server with `args` after the server, port and
+    /// `+norec +time=1 +tries=1`; its standard output.
+    pub fn dig_text(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.dig(args).stdout).into_owned()
+    }
+
+    /// `delv` against this server, validating `name`/`rtype` from the
+    /// trust anchors in `anchors` (a `trust-anchors` clause) for the zone
+    /// `root`; its standard output and error (`; fully validated` on
+    /// success).
+    pub fn delv(&self, anchors: &Path, root: &str, name: &str, rtype: &str) -> String {
+        let delv = find_tool("delv", "bind9-dnsutils");
+        let server = format!("@{LOOPBACK}");
+        let port = self.port.to_string();
+        let root = format!("+root={root}");
+        let anchors = anchors.display().to_string();
+        let out = run_bounded(Command::new(&delv).args([
+            "-a", &anchors, &root, &server, "-p", &port, "+tcp", name, rtype,
+        ]))
+        .unwrap_or_else(|| panic!("delv {name} {rtype} timed out"));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     /// Stops `named`: SIGTERM by pid, a bounded wait, SIGKILL if it is still
     /// there, then reaps it. Does nothing if it is not running. Never panics
     /// (it runs from `Drop`, possibly while unwinding).
@@ -332,7 +368,7 @@ impl Drop for PrivateNamed {
     }
 }
 
-fn named_conf(dir: &Path, include: &Path, port: u16, control_port: u16) -> String {
+fn named_conf(dir: &Path, include: &Path, port: u16, control_port: u16, extra: &str) -> String {
     let d = |name: &str| quote(&dir.join(name));
     let dir_q = quote(dir);
     let include_q = quote(include);
@@ -376,7 +412,7 @@ logging {{
     }};
     category default {{ private_log; }};
 }};
-
+{extra}
 include {include_q};
 "#
     )
