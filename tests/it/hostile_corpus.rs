@@ -27,7 +27,7 @@
 //! rows into DIR as `<row>.<origin>.zone` (for a manual `named-checkzone`).
 //! Known failures are printed to stderr: see them with `-- --nocapture`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::collections::{HashMap, HashSet};

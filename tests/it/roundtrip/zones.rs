@@ -28,7 +28,7 @@ use zoneagent::model::zone::{Record, Zone};
 use zoneagent::render::{RenderOptions, SoaFields};
 use zoneagent::validate::{MAX_TTL, ZoneDefaults};
 
-use crate::oracle::{Bytes, Rd, Rr};
+use super::oracle::{Bytes, Rd, Rr};
 
 /// One generated zone and everything needed to render and judge it.
 #[derive(Clone)]

@@ -6,7 +6,7 @@
 // Tests panic on the unexpected; that is their job.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use std::fs;

@@ -14,9 +14,7 @@
 // cannot drift apart.
 #[path = "roundtrip/oracle.rs"]
 mod oracle;
-#[path = "../fuzz/src/oracles.rs"]
-#[allow(dead_code)]
-mod oracles;
+use crate::fuzz_oracles as oracles;
 #[path = "roundtrip/zones.rs"]
 mod zones;
 
@@ -45,7 +43,7 @@ const ROUND_TRIP_CASES: u32 = 200;
 const LAYOUT_CASES: u32 = 1000;
 
 /// `PROPTEST_CASES` if set, else `default_cases`. Failures are kept in
-/// `tests/roundtrip/proptest-regressions.txt` and replayed first.
+/// `tests/it/roundtrip/proptest-regressions.txt` and replayed first.
 fn config(default_cases: u32) -> Config {
     let from_env = std::env::var_os("PROPTEST_CASES").is_some();
     Config {
@@ -55,7 +53,7 @@ fn config(default_cases: u32) -> Config {
             default_cases
         },
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/roundtrip/proptest-regressions.txt",
+            "tests/it/roundtrip/proptest-regressions.txt",
         ))),
         // Shrinking spawns BIND once per step; bound it.
         max_shrink_iters: 4096,

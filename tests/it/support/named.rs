@@ -378,7 +378,7 @@ fn named_conf(dir: &Path, include: &Path, port: u16, control_port: u16, extra: &
     let session_q = d("session.key");
     let log_q = d("named.log");
     format!(
-        r#"// Private named for zoneagent tests (tests/support/named.rs).
+        r#"// Private named for zoneagent tests (tests/it/support/named.rs).
 include {key_q};
 
 options {{

@@ -1,4 +1,4 @@
-//! Helpers for the crash and outage tests (`tests/crash.rs`): a seeded
+//! Helpers for the crash and outage tests (`tests/it/crash.rs`): a seeded
 //! random source, an independent model of what the events make of each
 //! zone, a SOA poller over UDP, a log of serials that must never go
 //! backwards, and readers for what the agent leaves on disk.

@@ -1,6 +1,6 @@
 //! A test environment for the agent: a temp directory with a private
 //! `named`, a config pointing every path inside it, and helpers to run the
-//! real `zoneagent` binary against them (just's `tests/test.rs` is the
+//! real `zoneagent` binary against them (just's `tests/it/test.rs` is the
 //! model).
 
 use super::named::PrivateNamed;

@@ -18,7 +18,7 @@
 // Tests panic on the unexpected; that is their job.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;

@@ -4,8 +4,7 @@
 //! through the same checks the target runs (`fuzz/src/oracles.rs`,
 //! included here by path). A failure names the file and the panic.
 
-#[path = "../fuzz/src/oracles.rs"]
-mod oracles;
+use crate::fuzz_oracles as oracles;
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};

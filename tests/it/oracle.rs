@@ -16,7 +16,7 @@
 //! (`Expect`), so a change in BIND shows up here and the README's table
 //! stays true. Loopback only; `named` is stopped by pid when the test ends.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -4,7 +4,7 @@
 // Tests panic on the unexpected; that is their job.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::fs;

@@ -1,8 +1,8 @@
-//! Tests of the private-`named` harness itself (tests/support/named.rs):
+//! Tests of the private-`named` harness itself (tests/it/support/named.rs):
 //! load a zone through the include file, reload it after a change, stop,
 //! restart, clean up. They need BIND installed and fail, not skip, without it.
 
-mod support;
+use crate::support;
 
 use std::fs::{self, File};
 use std::panic::{self, AssertUnwindSafe};

@@ -1,5 +1,5 @@
 //! `zoneagent pull` against a stand-in for the platform's API on
-//! 127.0.0.1 (`tests/support/api.rs`) and a private `named`: an empty
+//! 127.0.0.1 (`tests/it/support/api.rs`) and a private `named`: an empty
 //! agent is filled with every zone and a second pull writes nothing; the
 //! list paginated or plain; slow answers, 5xx, a detail that 404s; 401,
 //! 403, malformed bodies; mass removal refused; events that arrive during
@@ -7,9 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/api.rs"]
-mod api;
-mod support;
+use crate::support;
+use crate::support::api;
 
 use api::ApiServer;
 use serde_json::{Value, json};
