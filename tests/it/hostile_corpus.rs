@@ -30,21 +30,19 @@
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use support::hostile::{corpus_dir, manifest, names_field};
 use zoneagent::config::Config;
-use zoneagent::decide::{self, Commit, Disk, Wanted, World};
+use zoneagent::decide::{self, Commit, Disk, Wanted, Zones};
 use zoneagent::error::ApiError;
 use zoneagent::model::event::{Body, Event, decode_event};
 use zoneagent::model::zone::Zone;
 use zoneagent::render;
 use zoneagent::serial::Now;
 use zoneagent::state::{self, Fate, Memory};
-use zoneagent::store::ZoneRecord;
 use zoneagent::validate::{self, MAX_TTL};
 
 /// The serial the `applied` zones are rendered with.
@@ -68,11 +66,10 @@ impl Disk for Files {
 
 /// The state every event is judged against: what the deployer would hold
 /// after the context events.
+#[derive(Clone)]
 struct Context {
     config: Config,
-    records: BTreeMap<String, ZoneRecord>,
-    served: HashMap<String, String>,
-    held: BTreeSet<String>,
+    zones: Zones,
 }
 
 fn now() -> Now {
@@ -94,9 +91,7 @@ impl Context {
         assert_eq!(names.len(), 3, "context/ holds three events");
         let mut ctx = Context {
             config: Config::default(),
-            records: BTreeMap::new(),
-            served: HashMap::new(),
-            held: BTreeSet::new(),
+            zones: Zones::default(),
         };
         for path in names {
             let text = fs::read_to_string(&path).expect("read context event");
@@ -109,7 +104,6 @@ impl Context {
             assert_eq!(fates, [Fate::Applied], "{}", path.display());
             let commit = ctx.decide(state::wanted(&uuid, folded).into_iter().collect());
             assert!(commit.held.is_empty(), "{}", path.display());
-            ctx.keep(commit);
         }
         // The context the README promises.
         let hostile = ctx.memory("hostile-zone");
@@ -128,27 +122,11 @@ impl Context {
     }
 
     fn memory(&self, uuid: &str) -> Memory {
-        self.records
-            .get(uuid)
-            .map(|r| Memory {
-                zone: r.zone.clone(),
-                last_seq: r.last_seq,
-                recent_ids: r.recent_ids.clone(),
-            })
-            .unwrap_or_default()
+        self.zones.memory(uuid)
     }
 
-    /// The real decision, with BIND taking every file.
-    fn decide(&self, changes: Vec<Wanted>) -> Commit {
-        let (reserved, floors, dirty) = (BTreeMap::new(), HashMap::new(), HashSet::new());
-        let world = World {
-            records: &self.records,
-            served: &self.served,
-            held: &self.held,
-            reserved: &reserved,
-            floors: &floors,
-            dirty: &dirty,
-        };
+    /// The real decision, with BIND taking every file; the zones keep it.
+    fn decide(&mut self, changes: Vec<Wanted>) -> Commit {
         let hash = render::config_hash(&self.config.render, &self.config.zone);
         let settings = decide::Settings {
             zone: &self.config.zone,
@@ -158,33 +136,17 @@ impl Context {
             force: false,
             max_records: self.config.max_records,
         };
-        decide::decide(&world, &Files, changes, &settings, now()).settle(
-            &self.records,
-            &HashMap::new(),
-            &HashMap::new(),
-        )
-    }
-
-    fn keep(&mut self, commit: Commit) {
-        for r in &commit.archive {
-            self.served.remove(&r.domain);
-        }
-        for (uuid, record) in commit.records {
-            if let Some(d) = &record.deployed {
-                self.served.insert(d.domain.clone(), uuid.clone());
-            }
-            if record.is_held() {
-                self.held.insert(uuid.clone());
-            }
-            self.records.insert(uuid, record);
-        }
+        self.zones
+            .apply_unchecked(&Files, changes, &settings, &BTreeMap::new(), now())
     }
 
     /// What a decided batch means for the corpus: the desired zones it
     /// touched, or the reasons a zone is held.
     fn outcome(&self, changes: Vec<Wanted>) -> Actual {
         let uuids: Vec<String> = changes.iter().map(|c| c.uuid.clone()).collect();
-        let commit = self.decide(changes);
+        // Each event is judged against the context, not against the rows
+        // before it.
+        let commit = self.clone().decide(changes);
         let held: Vec<ApiError> = commit.held.iter().flat_map(|h| h.errors.clone()).collect();
         if !held.is_empty() {
             return Actual::Held(held);
@@ -280,7 +242,7 @@ fn judge_zone_event(ctx: &Context, event: &Event) -> Actual {
 
 /// Runs a sync the way `daemon::dispatch` does.
 fn judge_sync(ctx: &Context, event: &Event, zones: &[Zone]) -> Actual {
-    let sync = state::sync_changes(&ctx.records, event, zones);
+    let sync = state::sync_changes(ctx.zones.records(), event, zones);
     if let Fate::Failed(errors) = state::sync_fate(&sync.malformed) {
         return Actual::Failed(errors);
     }
