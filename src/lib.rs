@@ -6,6 +6,7 @@
 //! tools and talk to `named`.
 
 pub mod bind;
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod config;
