@@ -6,7 +6,9 @@
 use crate::config::{self, Config};
 use crate::decide::Wanted;
 use crate::deploy::{Deployer, Options};
-use crate::error::{ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_HELD, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::error::{
+    ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_HELD, EXIT_INVALID_INPUT, EXIT_OK, EXIT_REFUSED,
+};
 use crate::model::name;
 use crate::model::zone::{self, Zone};
 use crate::render;
@@ -25,6 +27,8 @@ Exit codes:
   2   invalid input (zone, dump or event)
   3   a zone is held: named would refuse it, its last good version stays
       served and everything else was deployed
+  4   refused: the import would remove more than catalog.max_removal_share
+      of the zones (see --allow-mass-delete); nothing was changed
   78  invalid configuration";
 
 /// Compiles DNS-hosting API zones into BIND9 zone files and deploys them.
@@ -63,6 +67,10 @@ pub enum Command {
         /// Print problems as JSON objects in the API's error shape.
         #[arg(long)]
         json: bool,
+        /// Fleet mode: let the dump remove more than
+        /// `catalog.max_removal_share` of the zones at once.
+        #[arg(long)]
+        allow_mass_delete: bool,
         /// The dump, or `-` for standard input.
         dump: PathBuf,
     },
@@ -98,6 +106,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fleet mode: the catalog zone secondaries follow.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Prints the configuration a secondary needs to follow this primary
+    /// (the key, the options and the catalog zone), ready to paste.
+    SecondaryConf {
+        /// Where the secondary transfers from: this primary's address as
+        /// the secondary reaches it, with the port when it is not 53.
+        #[arg(long, value_name = "ADDR[:PORT]")]
+        primary: String,
+        /// Where the secondary keeps the member zones (under /var/lib/bind
+        /// or /var/cache/bind on Debian, for AppArmor).
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "/var/lib/bind/zoneagent-catalog"
+        )]
+        zone_directory: String,
+    },
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -118,14 +149,19 @@ pub fn run(cli: Cli) -> i32 {
         Command::Import {
             dry_run,
             json,
+            allow_mass_delete,
             dump,
-        } => import_cmd(config, dry_run, json, &dump),
+        } => import_cmd(config, dry_run, json, allow_mass_delete, &dump),
         Command::Rebuild {
             zones,
             dry_run,
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
         Command::Status { json } => status_cmd(&config, json),
+        Command::Catalog(CatalogCommand::SecondaryConf {
+            primary,
+            zone_directory,
+        }) => secondary_conf_cmd(&config, &primary, &zone_directory),
     }
 }
 
@@ -218,7 +254,13 @@ fn progress_bar() -> crate::deploy::ProgressFn {
     })
 }
 
-fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
+fn import_cmd(
+    config: Config,
+    dry_run: bool,
+    json: bool,
+    allow_mass_delete: bool,
+    path: &Path,
+) -> i32 {
     let text = match read_or_report(path) {
         Ok(t) => t,
         Err(code) => return code,
@@ -254,6 +296,10 @@ fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
     );
     for (uuid, domain, errors) in &malformed {
         print_zone_problems("error", uuid, domain, errors, json);
+    }
+    if let Err(e) = deployer.check_removals(&changes, allow_mass_delete) {
+        print_problems("error", &[e], json);
+        return EXIT_REFUSED;
     }
     let options = Options {
         force: false,
@@ -557,4 +603,42 @@ struct ReadError {
     path: PathBuf,
     #[source]
     source: std::io::Error,
+}
+
+/// `catalog secondary-conf`: the secondary's configuration on stdout.
+fn secondary_conf_cmd(config: &Config, primary: &str, zone_directory: &str) -> i32 {
+    let Some(cat) = &config.catalog else {
+        eprintln!("error: fleet mode is off: set [catalog] in the configuration first");
+        return EXIT_CONFIG;
+    };
+    let parsed = primary.parse::<std::net::SocketAddr>().or_else(|_| {
+        primary
+            .parse::<std::net::IpAddr>()
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+    });
+    let Ok(primary) = parsed else {
+        eprintln!("error: --primary `{primary}` is not an address like 192.0.2.1 or 192.0.2.1:53");
+        return EXIT_INVALID_INPUT;
+    };
+    if zone_directory.contains(['"', '\\', '\n']) || !zone_directory.starts_with('/') {
+        eprintln!(
+            "error: --zone-directory must be an absolute path without `\"`, `\\` or newlines"
+        );
+        return EXIT_INVALID_INPUT;
+    }
+    let key = match crate::deploy::read_key(cat) {
+        Ok(k) => k,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_CONFIG;
+        }
+    };
+    let text = crate::catalog::secondary_conf(&crate::catalog::SecondaryConf {
+        catalog: &cat.zone,
+        primary,
+        key: &key,
+        zone_directory,
+    });
+    print!("{text}");
+    EXIT_OK
 }

@@ -18,6 +18,7 @@ use crate::bind::{conf, named_conf, query, rndc};
 use crate::check::{self, CheckError};
 use crate::config::Config;
 use crate::decide::{self, Commit, Disk, Held, Removal, Wanted, Warned, Write, Zones};
+use crate::error::ApiError;
 use crate::exec;
 use crate::fsutil;
 use crate::model::name::{self, Name};
@@ -32,6 +33,9 @@ use std::io;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+mod fleet;
+pub use fleet::{CatalogState, FleetError, read_key};
 
 /// How to run a batch.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,6 +77,8 @@ pub struct Report {
     pub pending: Vec<String>,
     /// Why `named` could not be told, when it could not.
     pub reload_error: Option<String>,
+    /// The catalog zone, when this batch wrote it (fleet mode).
+    pub catalog: Option<Written>,
 }
 
 /// Failures that stop a whole batch: nothing the batch was about is lost,
@@ -89,6 +95,8 @@ pub enum DeployError {
     },
     #[error(transparent)]
     Check(#[from] CheckError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DeployError + '_ {
@@ -122,6 +130,8 @@ pub struct Deployer {
     /// Whether the include file was compared with the state since open
     /// (or since the config changed).
     include_checked: bool,
+    /// Fleet mode: the transfer key and the catalog's state.
+    fleet: Option<fleet::Fleet>,
 }
 
 impl std::fmt::Debug for Deployer {
@@ -209,6 +219,10 @@ impl Deployer {
         }
         clean_leftovers(&config.paths.zones);
         let zones = Zones::new(records, archived_serials(&config.paths.zones));
+        let fleet = match &config.catalog {
+            Some(c) => Some(fleet::Fleet::open(c, &config.paths.state)?),
+            None => None,
+        };
         let pending = pending
             .into_iter()
             .filter(|d| zones.served_by(d).is_some())
@@ -223,8 +237,10 @@ impl Deployer {
             disk_read: RefCell::new(HashSet::new()),
             include_checked: false,
             dirty,
+            fleet,
         };
         deployer.read_named_conf();
+        deployer.reserve_catalog();
         Ok(deployer)
     }
 
@@ -248,9 +264,32 @@ impl Deployer {
         self.zones.held_count()
     }
 
-    /// Domains installed but not confirmed served.
+    /// Domains installed but not confirmed served (the catalog's too).
     pub fn pending(&self) -> Vec<String> {
-        self.pending.iter().cloned().collect()
+        self.pending
+            .iter()
+            .cloned()
+            .chain(self.catalog_pending())
+            .collect()
+    }
+
+    /// Fleet mode's guard against emptying the fleet by accident: whether
+    /// `changes` may remove the zones they remove (see
+    /// [`crate::catalog::removal_allowed`]). Always allowed outside fleet
+    /// mode and with `allow` (`--allow-mass-delete`).
+    pub fn check_removals(&self, changes: &[Wanted], allow: bool) -> Result<(), ApiError> {
+        let Some(cat) = self.config.catalog.as_ref().filter(|_| !allow) else {
+            return Ok(());
+        };
+        let records = self.records();
+        let removed = changes
+            .iter()
+            .filter(|w| w.zone.is_none())
+            .filter(|w| records.get(&w.uuid).is_some_and(|r| r.zone.is_some()))
+            .map(|w| w.uuid.as_str())
+            .collect::<HashSet<_>>()
+            .len();
+        crate::catalog::removal_allowed(self.zone_count(), removed, cat.max_removal_share)
     }
 
     /// Reads the zones `named.conf` declares itself (`bind.named_conf`,
@@ -274,6 +313,16 @@ impl Deployer {
             Err(e) => {
                 tracing::warn!(conf = %conf.display(), error = %e, "cannot read named's configuration; its own zones are not known");
             }
+        }
+    }
+
+    /// The catalog's name is no customer's: a zone of that name is held.
+    fn reserve_catalog(&mut self) {
+        if let Some(cat) = &self.config.catalog {
+            self.reserved.insert(
+                cat.zone.as_str().to_owned(),
+                "the catalog zone of zoneagent's [catalog]".to_owned(),
+            );
         }
     }
 
@@ -316,10 +365,25 @@ impl Deployer {
 
     /// Replaces the configuration (SIGHUP); the include file is compared
     /// again at the next batch, since per-zone options may have changed.
-    pub fn set_config(&mut self, config: Config) {
+    pub fn set_config(&mut self, mut config: Config) {
+        if config.catalog != self.config.catalog {
+            match config
+                .catalog
+                .as_ref()
+                .map(|c| fleet::Fleet::open(c, &config.paths.state))
+            {
+                None => self.fleet = None,
+                Some(Ok(f)) => self.fleet = Some(f),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "the new [catalog] cannot be used; keeping the old one");
+                    config.catalog.clone_from(&self.config.catalog);
+                }
+            }
+        }
         self.config = config;
         self.include_checked = false;
         self.read_named_conf();
+        self.reserve_catalog();
     }
 
     /// Path of a domain's zone file.
@@ -373,7 +437,7 @@ impl Deployer {
         let checked_at = Instant::now();
         let commit = decision.settle(self.records(), &verdict.refused, &HashMap::new());
         self.progress(Step::Install, 0, commit.install.len() as u64);
-        let (mut report, reload) = self.carry_out(commit)?;
+        let (mut report, reload) = self.carry_out(commit, now)?;
         let saved_at = Instant::now();
         self.reload(&reload, &mut report);
         if !report.written.is_empty() || !report.deleted.is_empty() {
@@ -432,7 +496,7 @@ impl Deployer {
 
     /// Carries out a settled decision: files, records, include. Returns
     /// the report so far; the reload comes after.
-    fn carry_out(&mut self, commit: Commit) -> Result<(Report, Reload), DeployError> {
+    fn carry_out(&mut self, commit: Commit, now: Now) -> Result<(Report, Reload), DeployError> {
         // From here until the records are saved, a crash leaves files and
         // records out of step: say so durably first.
         let touched: Vec<&str> = commit
@@ -499,6 +563,9 @@ impl Deployer {
                 self.store.mark_installing(&rest)?;
             }
         }
+        // Fleet mode: the catalog follows the set of zones, before the
+        // include (which names its file) is written.
+        self.update_catalog(absorbed.set_changed, now, &mut report)?;
         // The include only changes with the set of zones (or at the first
         // batch, which makes sure it matches the records).
         let include_changed = if absorbed.set_changed || !self.include_checked {
@@ -587,7 +654,8 @@ impl Deployer {
                 file: self.zone_file(domain).to_string_lossy().into_owned(),
             })
             .collect();
-        let text = conf::include_file(&stanzas, &self.config.zone_options);
+        let fleet = self.fleet_include();
+        let text = conf::fleet_include_file(&stanzas, &self.config.zone_options, fleet.as_ref());
         let path = &self.config.paths.include;
         if fs::read_to_string(path).is_ok_and(|old| old == text) {
             return Ok(false);
@@ -602,6 +670,12 @@ impl Deployer {
     /// pending by an earlier batch get both a reconfig and a reload, since
     /// it is not known which of the two they missed.
     fn reload(&mut self, reload: &Reload, report: &mut Report) {
+        self.reload_zones(reload, report);
+        self.reload_catalog(report);
+    }
+
+    /// [`Self::reload`] for the zones of the batch and those pending.
+    fn reload_zones(&mut self, reload: &Reload, report: &mut Report) {
         let mut known: Vec<Name> = reload.known.clone();
         let mut reconfig = reload.reconfig;
         let this_batch: HashSet<&str> = reload
