@@ -639,6 +639,15 @@ impl Deployer {
             n += 1;
         }
         fs::rename(&path, &target).map_err(io_err(&target))?;
+        // named's journal of the file (ixfr-from-differences, fleet mode)
+        // belongs to the file that left: a zone that takes the domain later
+        // starts without it.
+        let _ = fs::remove_file(
+            self.config
+                .paths
+                .zones
+                .join(format!("{}.zone.jnl", leaving.domain)),
+        );
         fsutil::sync_dir(&dir).map_err(io_err(&dir))?;
         Ok(())
     }

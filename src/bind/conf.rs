@@ -47,9 +47,11 @@ pub fn include_file(zones: &[Stanza], options: &str) -> String {
 /// [`include_file`] with fleet mode's key, catalog zone and replication
 /// settings: `notify explicit` and `also-notify` the secondaries on the
 /// catalog and every member, `allow-transfer` with the key only,
-/// `notify-delay 0` on the catalog (BIND's 5 s default would hold back
-/// repeated catalog NOTIFYs) and `ixfr-from-differences yes` on the
-/// members (a reloaded file then goes out as an IXFR of its changes).
+/// `notify-delay 0` everywhere (BIND's 5 s default holds back the NOTIFY
+/// of a second change within 5 s; the agent already coalesces a burst
+/// into one reload) and `ixfr-from-differences yes` everywhere (a
+/// reloaded file then goes out as an IXFR of its changes; for the catalog,
+/// one added zone is one record, not the whole list).
 pub fn fleet_include_file(zones: &[Stanza], options: &str, fleet: Option<&Fleet>) -> String {
     let fleet = fleet.map(|f| Fleet {
         key_file: quote_escape(&f.key_file),
@@ -145,8 +147,8 @@ zone \"b.test\" {\n\ttype primary;\n\tfile \"/z/b.test.zone\";\n\tallow-transfer
         let want = format!(
             "include \"/etc/bind/xfer.key\";\n\
 zone \"cat.invalid\" {{\n\ttype primary;\n\tfile \"/z/cat.invalid.zone\";\n\tnotify explicit;\n\
-\tnotify-delay 0;\n{notify}\tallow-transfer {{ key \"xfer\"; }};\n}};\n\
-zone \"a.test\" {{\n\ttype primary;\n\tfile \"/z/a.test.zone\";\n\tnotify explicit;\n{notify}\
+\tnotify-delay 0;\n{notify}\tallow-transfer {{ key \"xfer\"; }};\n\tixfr-from-differences yes;\n}};\n\
+zone \"a.test\" {{\n\ttype primary;\n\tfile \"/z/a.test.zone\";\n\tnotify explicit;\n\tnotify-delay 0;\n{notify}\
 \tallow-transfer {{ key \"xfer\"; }};\n\tixfr-from-differences yes;\n}};\n"
         );
         assert!(text.ends_with(&want), "{text}");
