@@ -50,6 +50,7 @@ from run import (  # noqa: E402
 CATALOG = "catalog.zoneagent.bench"
 KEY_NAME = "zoneagent-transfer"
 NAMESERVERS = ["ns1.vps.org.", "ns2.vps.org."]
+PRIMARY_OPTIONS = ["    notify-rate 10000;", "    startup-notify-rate 10000;", "    transfers-out 200;"]
 XFER_DONE = re.compile(
     r"transfer of '(?P<zone>[^/]+)/IN' from \S+: Transfer completed: "
     r"(?P<msgs>\d+) messages, (?P<records>\d+) records, (?P<bytes>\d+) bytes")
@@ -95,26 +96,30 @@ class Secondary:
             else:
                 (options if inside else top).append(line)
         self.include.write_text("\n".join(top) + "\n")
-        # named-private.sh writes the config (with the include) and starts
-        # named; then the options part goes into its options block and named
-        # is started again on the same ports.
         self.zone_dir.mkdir(parents=True, exist_ok=True)
-        self.named.start_script()
-        self.named.stop()
-        conf = self.dir / "named.conf"
-        text = conf.read_text()
-        marker = "    interface-interval 0;\n"
-        if marker not in text:
-            raise BenchError(f"cannot find the options block in {conf}")
-        conf.write_text(text.replace(marker, marker + "\n".join(options) + "\n", 1))
-        proc, _ = self.named.start_background()
-        if proc.wait(timeout=60) != 0:
-            raise BenchError(f"secondary named failed to start: {sysbench.tail(self.dir / 'named.log')}")
-        self.named.pid = self.named.read_pid(wait=10)
+        start_with_options(self.named, options)
 
     def transfers(self, zone: str) -> list[dict]:
         text = (self.dir / "named.log").read_text(errors="replace")
         return [m.groupdict() for m in XFER_DONE.finditer(text) if m["zone"] == zone]
+
+
+def start_with_options(named: Named, options: list[str]) -> None:
+    """named-private.sh writes the config (with the include) and starts
+    named; then `options` go into its options block and named is started
+    again on the same ports."""
+    named.start_script()
+    named.stop()
+    conf = named.dir / "named.conf"
+    text = conf.read_text()
+    marker = "    interface-interval 0;\n"
+    if marker not in text:
+        raise BenchError(f"cannot find the options block in {conf}")
+    conf.write_text(text.replace(marker, marker + "\n".join(options) + "\n", 1))
+    proc, _ = named.start_background()
+    if proc.wait(timeout=60) != 0:
+        raise BenchError(f"named failed to start: {sysbench.tail(named.dir / 'named.log')}")
+    named.pid = named.read_pid(wait=10)
 
 
 def wait_served(resolvers: list[Resolver], zone: str, serial: int | None, t0: float,
@@ -158,6 +163,7 @@ def main() -> int:
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--binary")
     ap.add_argument("--json")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = ap.parse_args()
     sysbench.preflight()
     work = Path(tempfile.mkdtemp(prefix="zoneagent-fleet-"))
@@ -172,7 +178,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        primary.start_script()
+        # The primary's own tuning (README "Fleet"): BIND sends NOTIFYs at
+        # notify-rate (default 20/s, in ticks of 0.5 s); every new member
+        # zone NOTIFYs each secondary when it loads, ahead of the catalog's.
+        start_with_options(primary, PRIMARY_OPTIONS)
         key_file = work / "transfer.key"
         key = sysbench.run(["tsig-keygen", "-a", "hmac-sha256", KEY_NAME], timeout=30).stdout
         key_file.write_text(key)
@@ -320,7 +329,10 @@ def main() -> int:
     print(render_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
