@@ -298,8 +298,12 @@ fn import_cmd(
         print_zone_problems("error", uuid, domain, errors, json);
     }
     if let Err(e) = deployer.check_removals(&changes, allow_mass_delete) {
-        print_problems("error", &[e], json);
-        return EXIT_REFUSED;
+        // A dry run changes nothing: it shows what the import would do.
+        if !dry_run {
+            print_problems("error", &[e], json);
+            return EXIT_REFUSED;
+        }
+        print_problems("warning", &[e], json);
     }
     let options = Options {
         force: false,
