@@ -473,13 +473,23 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
         .collect();
     let held = rows.iter().filter(|r| r.state == "held").count();
     let waiting = rows.iter().filter(|r| r.pending_reload).count();
+    // Fleet mode: the catalog the secondaries follow.
+    let catalog = config
+        .catalog
+        .as_ref()
+        .and_then(|_| crate::deploy::read_catalog_state(&config.paths.state));
     let mut out = std::io::stdout().lock();
     if json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "zones": rows,
             "pending": waiting,
             "held": held,
         });
+        if let Some(c) = &catalog {
+            doc["catalog"] = serde_json::json!({
+                "zone": c.zone, "serial": c.serial, "members": c.members,
+            });
+        }
         let _ = writeln!(out, "{doc}");
     } else {
         let _ = writeln!(
@@ -506,6 +516,13 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
             "{} zone(s), {held} held, {waiting} waiting for named",
             rows.len()
         );
+        if let Some(c) = &catalog {
+            let _ = writeln!(
+                out,
+                "catalog {} serial {}, {} member zone(s)",
+                c.zone, c.serial, c.members
+            );
+        }
     }
     EXIT_OK
 }

@@ -12,7 +12,10 @@
 //! serials are served. A held zone keeps its served file; its desired
 //! state and the reasons are saved with it. When `named` cannot be
 //! reached, everything stays installed and the zones are marked pending;
-//! [`Deployer::retry_pending`] finishes the job later.
+//! [`Deployer::retry_pending`] finishes the job later. In fleet mode the
+//! catalog zone follows the set of served zones ([`fleet`]): written once
+//! per batch that changed the set, and reloaded after the batch's zones
+//! are confirmed.
 
 use crate::bind::{conf, named_conf, query, rndc};
 use crate::check::{self, CheckError};
@@ -35,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 mod fleet;
-pub use fleet::{CatalogState, FleetError, read_key};
+pub use fleet::{CatalogState, FleetError, read_key, read_state as read_catalog_state};
 
 /// How to run a batch.
 #[derive(Debug, Clone, Copy, Default)]

@@ -91,7 +91,7 @@ fn follows(env: &Env, secondaries: &[&Secondary], domain: &str) {
     let want = env.named.soa_serial(domain).expect("the primary serves it");
     for (i, s) in secondaries.iter().enumerate() {
         assert!(
-            eventually(20, || s.named.soa_serial(domain) == Some(want)),
+            eventually(30, || s.named.soa_serial(domain) == Some(want)),
             "secondary {i} does not serve {domain} serial {want} (has {:?})\n{}",
             s.named.soa_serial(domain),
             s.named.log_tail(30)
@@ -103,7 +103,7 @@ fn follows(env: &Env, secondaries: &[&Secondary], domain: &str) {
 fn gone(secondaries: &[&Secondary], domain: &str) {
     for (i, s) in secondaries.iter().enumerate() {
         assert!(
-            eventually(20, || s.named.query_status(domain, "SOA") == "REFUSED"),
+            eventually(30, || s.named.query_status(domain, "SOA") == "REFUSED"),
             "secondary {i} still serves {domain}\n{}",
             s.named.log_tail(30)
         );
@@ -217,6 +217,10 @@ fn secondaries_follow_the_primary_through_the_catalog() {
     // catalog serial and member labels.
     let serial = env.named.soa_serial(CATALOG).unwrap();
     let records = catalog_axfr(&env.named, &dig_key);
+    let status = env.run(&["status", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["catalog"]["serial"], json!(serial), "{status}");
+    assert_eq!(status["catalog"]["members"], json!(3), "{status}");
     assert!(
         records.iter().any(|r| r.contains("IN PTR d.fleet.test.")),
         "{records:?}"

@@ -80,6 +80,12 @@ pub enum FleetError {
     },
 }
 
+/// The catalog's state as saved (`state/catalog.json`), for `status`.
+pub fn read_state(state_dir: &Path) -> Option<CatalogState> {
+    let bytes = fs::read(state_dir.join("catalog.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// Reads the key file of `[catalog]`.
 pub fn read_key(config: &CatalogConfig) -> Result<TsigKey, FleetError> {
     let path = &config.tsig_key_file;
