@@ -222,10 +222,7 @@ impl Deployer {
         }
         clean_leftovers(&config.paths.zones);
         let zones = Zones::new(records, archived_serials(&config.paths.zones));
-        let fleet = match &config.catalog {
-            Some(c) => Some(fleet::Fleet::open(c, &config.paths.state)?),
-            None => None,
-        };
+        let fleet = fleet::Fleet::open_for(&config, &zones)?;
         let pending = pending
             .into_iter()
             .filter(|d| zones.served_by(d).is_some())
@@ -370,14 +367,9 @@ impl Deployer {
     /// again at the next batch, since per-zone options may have changed.
     pub fn set_config(&mut self, mut config: Config) {
         if config.catalog != self.config.catalog {
-            match config
-                .catalog
-                .as_ref()
-                .map(|c| fleet::Fleet::open(c, &config.paths.state))
-            {
-                None => self.fleet = None,
-                Some(Ok(f)) => self.fleet = Some(f),
-                Some(Err(e)) => {
+            match fleet::Fleet::open_for(&config, &self.zones) {
+                Ok(f) => self.fleet = f,
+                Err(e) => {
                     tracing::error!(error = %e, "the new [catalog] cannot be used; keeping the old one");
                     config.catalog.clone_from(&self.config.catalog);
                 }

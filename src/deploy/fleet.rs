@@ -14,8 +14,8 @@ use super::{DeployError, Deployer, Report, Written, confirm_serials, io_err, soa
 use crate::bind::{conf, rndc};
 use crate::catalog::{self, RenderedCatalog, TsigKey};
 use crate::check;
-use crate::config::CatalogConfig;
-use crate::decide::Write;
+use crate::config::{CatalogConfig, Config};
+use crate::decide::{Write, Zones};
 use crate::exec;
 use crate::fsutil;
 use crate::model::name::{self, Name};
@@ -72,6 +72,10 @@ pub enum FleetError {
         #[source]
         source: catalog::KeyError,
     },
+    #[error(
+        "catalog.zone `{zone}` is already served as the customer zone {uuid}; pick another name"
+    )]
+    Taken { zone: String, uuid: String },
     #[error("state file {path} is not valid")]
     State {
         path: PathBuf,
@@ -100,6 +104,22 @@ pub fn read_key(config: &CatalogConfig) -> Result<TsigKey, FleetError> {
 }
 
 impl Fleet {
+    /// Fleet mode for `config`, if it is on: refused when the catalog's
+    /// name is a zone already served (two stanzas of one name would make
+    /// named refuse the whole include).
+    pub(super) fn open_for(config: &Config, zones: &Zones) -> Result<Option<Fleet>, FleetError> {
+        let Some(c) = &config.catalog else {
+            return Ok(None);
+        };
+        if let Some(uuid) = zones.served_by(c.zone.as_str()) {
+            return Err(FleetError::Taken {
+                zone: c.zone.as_str().to_owned(),
+                uuid: uuid.to_owned(),
+            });
+        }
+        Fleet::open(c, &config.paths.state).map(Some)
+    }
+
     /// Reads the key and the catalog's state; the catalog is checked
     /// against the served zones at the first batch.
     pub(super) fn open(config: &CatalogConfig, state_dir: &Path) -> Result<Fleet, FleetError> {
