@@ -203,10 +203,11 @@ impl Deployer {
         );
         let path = self.zone_file(cat.zone.as_str());
         let on_disk = fs::read_to_string(&path).ok();
-        let fleet = self.fleet.as_mut().unwrap_or_else(|| unreachable!());
-        if on_disk.is_some()
-            && fleet.state.as_ref().map(|s| &s.content_hash) == Some(&rendered.hash)
-        {
+        let (last_hash, last_serial) = match self.fleet.as_ref().and_then(|f| f.state.as_ref()) {
+            Some(s) => (Some(s.content_hash.as_str()), Some(s.serial)),
+            None => (None, None),
+        };
+        if on_disk.is_some() && last_hash == Some(rendered.hash.as_str()) {
             return Ok(());
         }
         let desired = self
@@ -224,13 +225,10 @@ impl Deployer {
             );
             return Ok(());
         }
-        let floor = [
-            fleet.state.as_ref().map(|s| s.serial),
-            on_disk.as_deref().and_then(soa_serial),
-        ]
-        .into_iter()
-        .flatten()
-        .reduce(serial::max);
+        let floor = [last_serial, on_disk.as_deref().and_then(soa_serial)]
+            .into_iter()
+            .flatten()
+            .reduce(serial::max);
         let serial = serial::next(self.config.serial, floor, now);
         let write = Write {
             uuid: CATALOG_UUID.to_owned(),
@@ -258,7 +256,9 @@ impl Deployer {
             content_hash: rendered.hash,
             members: rendered.members,
         };
-        let fleet = self.fleet.as_mut().unwrap_or_else(|| unreachable!());
+        let Some(fleet) = self.fleet.as_mut() else {
+            return Ok(());
+        };
         let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
         fsutil::write_atomic(&fleet.state_path, &bytes).map_err(io_err(&fleet.state_path))?;
         fleet.state = Some(state);
