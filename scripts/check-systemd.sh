@@ -10,12 +10,18 @@
 #      with systemd 252, Debian 12) or when a check fails that is not in
 #      ACCEPTED below, so that dropping any one hardening option is caught
 #      even when the score rounds to the same tenth.
-#   3. zoneagent.tmpfiles.conf: `systemd-tmpfiles --create` into a scratch
-#      root, and every ReadWritePaths= directory must come out of it owned
-#      by bind (as root only: chown needs it).
+#   3. zoneagent.sysusers.conf and zoneagent.tmpfiles.conf:
+#      `systemd-sysusers` and `systemd-tmpfiles --create` into a scratch
+#      root (which has BIND's bind user), and every directory must come out
+#      of it with the owner, group and mode of OWNERSHIP below, every
+#      ReadWritePaths= directory among them (as root only: chown needs it).
 #   4. zoneagent.toml.example: BINARY must accept it (render a tiny zone),
 #      and its [paths] must lie inside ReadWritePaths=, its socket under the
 #      RuntimeDirectory=.
+#   5. Identity: the unit runs as zoneagent (never bind or root) with bind
+#      and zoneagent-submit as supplementary groups, and has TasksMax=,
+#      MemoryMax= and LimitNOFILE=; the example gives the socket to
+#      zoneagent-submit and never tells producers to join group bind.
 #
 #   usage: scripts/check-systemd.sh BINARY      e.g. target/debug/zoneagent
 #
@@ -34,6 +40,18 @@ readonly ACCEPTED=(
     'PrivateUsers='                             # SO_PEERCRED uids must be real
     'DeviceAllow='                              # char-rtc:r, implied by ProtectClock=
     'UMask='                                    # 0027: group bind may read
+    'SupplementaryGroups='                      # bind (rndc.key, zones), zoneagent-submit (socket)
+)
+# Who owns what (zoneagent.tmpfiles.conf explains why): path, mode,
+# user:group.
+readonly OWNERSHIP=(
+    '/var/spool/zoneagent 750 zoneagent:zoneagent-submit'
+    '/var/spool/zoneagent/tmp 3770 zoneagent:zoneagent-submit'
+    '/var/spool/zoneagent/new 3770 zoneagent:zoneagent-submit'
+    '/var/spool/zoneagent/failed 2750 zoneagent:zoneagent-submit'
+    '/var/lib/zoneagent 750 zoneagent:zoneagent'
+    '/var/lib/bind/zoneagent 2750 zoneagent:bind'
+    '/var/lib/bind/zoneagent/named.conf.zoneagent 640 zoneagent:bind'
 )
 readonly MAX_EXPOSURE="${ZONEAGENT_MAX_EXPOSURE:-1.2}"
 
@@ -51,8 +69,9 @@ bin=$(cd "$(dirname -- "$1")" && pwd -P)/$(basename -- "$1")
 repo=$(cd "$(dirname -- "$0")/.." && pwd -P)
 unit_src=$repo/systemd/zoneagent.service
 tmpfiles_src=$repo/systemd/zoneagent.tmpfiles.conf
+sysusers_src=$repo/systemd/zoneagent.sysusers.conf
 example=$repo/systemd/zoneagent.toml.example
-for f in "$unit_src" "$tmpfiles_src" "$example"; do
+for f in "$unit_src" "$tmpfiles_src" "$sysusers_src" "$example"; do
     [[ -f $f ]] || die "missing $f"
 done
 
@@ -61,7 +80,7 @@ export LC_ALL=C SYSTEMD_COLORS=0 SYSTEMD_PAGER=cat
 PATH=$PATH:/usr/sbin:/sbin
 
 if ! command -v systemd-analyze >/dev/null || ! command -v systemd-tmpfiles >/dev/null ||
-    [[ ! -x /bin/kill ]]; then
+    ! command -v systemd-sysusers >/dev/null || [[ ! -x /bin/kill ]]; then
     [[ $(id -u) -eq 0 ]] || die "systemd-analyze or /bin/kill missing; run as root to install them"
     command -v apt-get >/dev/null || die "systemd-analyze missing and no apt-get to install it"
     echo "== installing systemd and procps"
@@ -143,31 +162,59 @@ rw_paths=$(sed -n 's/^ReadWritePaths=//p' "$unit_src" | tr ' ' '\n' | sed '/^$/d
 runtime_dir=$(sed -n 's/^RuntimeDirectory=//p' "$unit_src")
 [[ -n $rw_paths ]] || fail "the unit has no ReadWritePaths="
 
-# --- 3. tmpfiles -------------------------------------------------------------
-echo "== systemd-tmpfiles --create (scratch root)"
+# --- 3. sysusers and tmpfiles ------------------------------------------------
+echo "== systemd-sysusers and systemd-tmpfiles --create (scratch root)"
 if [[ $(id -u) -ne 0 ]]; then
     echo "  skipped: needs root to chown"
 else
     root=$tmp/root
     mkdir -p "$root/etc"
-    # A bind user of our own: the host may not have BIND installed.
+    # BIND's bind user of our own: the host may not have BIND installed.
     printf 'root:x:0:0::/root:/bin/sh\nbind:x:4242:4242::/var/cache/bind:/usr/sbin/nologin\n' \
         >"$root/etc/passwd"
     printf 'root:x:0:\nbind:x:4242:\n' >"$root/etc/group"
-    status=0
-    out=$(systemd-tmpfiles --create --root="$root" "$tmpfiles_src" 2>&1) || status=$?
-    [[ -z $out ]] || printf '%s\n' "$out" | sed 's/^/  /'
-    if [[ $status -ne 0 || -n $out ]]; then
-        fail "systemd-tmpfiles --create exited with status $status"
-    fi
-    for d in $rw_paths; do
-        if [[ ! -d $root$d ]]; then
-            fail "ReadWritePaths=$d is not created by zoneagent.tmpfiles.conf"
-        elif [[ $(stat -c %u:%g "$root$d") != 4242:4242 ]]; then
-            fail "$d is not owned by bind:bind"
-        else
-            printf '  ok: %s %s bind:bind\n' "$(stat -c %a "$root$d")" "$d"
+    for step in "systemd-sysusers --root=$root $sysusers_src" \
+        "systemd-tmpfiles --create --root=$root $tmpfiles_src"; do
+        status=0
+        out=$($step 2>&1) || status=$?
+        # sysusers reports what it creates; anything else is a problem.
+        out=$(grep -v '^Creating ' <<<"$out" || true)
+        [[ -z $out ]] || printf '%s\n' "$out" | sed 's/^/  /'
+        if [[ $status -ne 0 || -n $out ]]; then
+            fail "${step%% *} exited with status $status"
         fi
+    done
+    for g in bind zoneagent-submit; do
+        if grep -q "^$g:.*[:,]zoneagent\(,\|\$\)" "$root/etc/group"; then
+            printf '  ok: zoneagent is in group %s\n' "$g"
+        else
+            fail "zoneagent.sysusers.conf does not put zoneagent in group $g"
+        fi
+    done
+    if grep -q '^bind:.*[:,]\(bind\|zoneagent-submit\)' "$root/etc/group" ||
+        grep -q '^zoneagent-submit:.*bind' "$root/etc/group"; then
+        fail "bind and zoneagent-submit must stay apart"
+    fi
+    declare -A owned=()
+    for row in "${OWNERSHIP[@]}"; do
+        read -r path mode owner <<<"$row"
+        owned[$path]=1
+        if [[ ! -e $root$path ]]; then
+            fail "$path is not created by zoneagent.tmpfiles.conf"
+            continue
+        fi
+        # stat names users from the host's database: compare numbers.
+        want_u=$(sed -n "s/^${owner%%:*}:x:\([0-9]*\):.*/\1/p" "$root/etc/passwd")
+        want_g=$(sed -n "s/^${owner#*:}:x:\([0-9]*\):.*/\1/p" "$root/etc/group")
+        got=$(stat -c '%a %u:%g' "$root$path")
+        if [[ $got == "$mode $want_u:$want_g" ]]; then
+            printf '  ok: %s %s %s\n' "$mode" "$path" "$owner"
+        else
+            fail "$path is $got, not $mode $owner ($want_u:$want_g)"
+        fi
+    done
+    for d in $rw_paths; do
+        [[ -n ${owned[$d]:-} ]] || fail "ReadWritePaths=$d has no row in OWNERSHIP"
     done
 fi
 
@@ -213,6 +260,38 @@ if [[ -n $runtime_dir && $(dirname -- "$socket") == "/run/$runtime_dir" ]]; then
     printf '  ok: socket.path in /run/%s (RuntimeDirectory=)\n' "$runtime_dir"
 else
     fail "socket.path ($socket) is not in the unit's RuntimeDirectory= (/run/$runtime_dir)"
+fi
+
+# --- 5. identity -------------------------------------------------------------
+echo "== identity and bounds"
+unit_key() { sed -n "s/^$1=//p" "$unit_src"; }
+if [[ $(unit_key User) == zoneagent ]]; then
+    echo "  ok: User=zoneagent"
+else
+    fail "the unit must run as User=zoneagent, not '$(unit_key User)'"
+fi
+[[ $(unit_key Group) != bind ]] || fail "Group=bind makes named's group the agent's own"
+for g in bind zoneagent-submit; do
+    if tr ' ' '\n' <<<"$(unit_key SupplementaryGroups)" | grep -qx "$g"; then
+        printf '  ok: SupplementaryGroups= has %s\n' "$g"
+    else
+        fail "SupplementaryGroups= lacks $g"
+    fi
+done
+for key in TasksMax MemoryMax LimitNOFILE; do
+    if [[ -n $(unit_key "$key") ]]; then
+        printf '  ok: %s=%s\n' "$key" "$(unit_key "$key")"
+    else
+        fail "the unit has no $key="
+    fi
+done
+if grep -q '^group = "zoneagent-submit"$' "$example"; then
+    echo '  ok: socket.group = "zoneagent-submit" in the example'
+else
+    fail 'the example must give the socket to group zoneagent-submit (socket.group)'
+fi
+if grep -Eiq 'group = "bind"|(be|join|add[^.]*to) (in )?(the )?group bind' "$example"; then
+    fail "the example tells producers to use group bind"
 fi
 
 if [[ $failed -ne 0 ]]; then

@@ -32,6 +32,22 @@ pub enum CheckError {
 pub struct Verdict {
     /// Files BIND would not load, with its own words.
     pub refused: HashMap<String, Vec<ApiError>>,
+    /// Files BIND loads with warnings, in its own words.
+    pub warnings: HashMap<String, Vec<ApiError>>,
+}
+
+/// Lines of BIND's output about one zone.
+#[derive(Debug, Default)]
+struct Lines {
+    problems: HashMap<Name, Vec<String>>,
+    warnings: HashMap<Name, Vec<String>>,
+}
+
+impl Lines {
+    fn extend(&mut self, other: Lines) {
+        self.problems.extend(other.problems);
+        self.warnings.extend(other.warnings);
+    }
 }
 
 /// The temporary file a zone is written to before it is checked.
@@ -53,7 +69,7 @@ pub fn check(config: &Config, writes: &[Write]) -> Result<Verdict, CheckError> {
         .collect();
     crate::fsutil::write_batch_unrenamed(&files)
         .map_err(|(path, source)| CheckError::Io { path, source })?;
-    let problems: HashMap<Name, Vec<String>> = if writes.len() == 1 {
+    let lines: Lines = if writes.len() == 1 {
         check_one(config, &writes[0], &files[0].0)?
     } else {
         match check_batch(config, writes, &files) {
@@ -63,7 +79,7 @@ pub fn check(config: &Config, writes: &[Write]) -> Result<Verdict, CheckError> {
             // zone of the batch back.
             Err(CheckError::Tool(e)) => {
                 tracing::warn!(error = %e, "batch check failed; checking zones one by one");
-                let mut all = HashMap::new();
+                let mut all = Lines::default();
                 for (w, (path, _)) in writes.iter().zip(&files) {
                     all.extend(check_one(config, w, path)?);
                 }
@@ -73,7 +89,16 @@ pub fn check(config: &Config, writes: &[Write]) -> Result<Verdict, CheckError> {
         }
     };
     for w in writes {
-        if let Some(lines) = problems.get(&w.origin) {
+        if let Some(warned) = lines.warnings.get(&w.origin) {
+            verdict.warnings.insert(
+                w.uuid.clone(),
+                warned
+                    .iter()
+                    .map(|l| ApiError::new("bind_warning", None, format!("named: {l}")))
+                    .collect(),
+            );
+        }
+        if let Some(lines) = lines.problems.get(&w.origin) {
             let _ = fs::remove_file(temp_file(zones, w.domain()));
             verdict.refused.insert(
                 w.uuid.clone(),
@@ -88,28 +113,32 @@ pub fn check(config: &Config, writes: &[Write]) -> Result<Verdict, CheckError> {
     Ok(verdict)
 }
 
-/// `named-checkzone` on one file: its refusal lines, if any.
-fn check_one(
-    config: &Config,
-    w: &Write,
-    path: &Path,
-) -> Result<HashMap<Name, Vec<String>>, CheckError> {
-    let argv = checkzone::argv(&config.bind.checkzone, &w.origin, path);
+/// `named-checkzone` on one file: its refusal or warning lines.
+fn check_one(config: &Config, w: &Write, path: &Path) -> Result<Lines, CheckError> {
+    let argv = checkzone::argv(&config.bind.checkzone, &w.origin, path, config.zone.strict);
     let output = exec::run(&argv).map_err(CheckError::Tool)?;
+    let mut lines = Lines::default();
     match checkzone::interpret(&w.origin, w.serial, output) {
-        Ok(()) => Ok(HashMap::new()),
-        Err(ToolError::Failed(f)) => Ok(HashMap::from([(
-            w.origin.clone(),
-            f.output
-                .stdout
-                .lines()
-                .chain(f.output.stderr.lines())
-                .map(str::to_owned)
-                .filter(|l| !l.is_empty())
-                .collect(),
-        )])),
-        Err(e) => Err(CheckError::Tool(e)),
+        Ok(warnings) => {
+            if !warnings.is_empty() {
+                lines.warnings.insert(w.origin.clone(), warnings);
+            }
+        }
+        Err(ToolError::Failed(f)) => {
+            lines.problems.insert(
+                w.origin.clone(),
+                f.output
+                    .stdout
+                    .lines()
+                    .chain(f.output.stderr.lines())
+                    .map(str::to_owned)
+                    .filter(|l| !l.is_empty())
+                    .collect(),
+            );
+        }
+        Err(e) => return Err(CheckError::Tool(e)),
     }
+    Ok(lines)
 }
 
 /// `named-checkconf -z` over a batch; a large batch is split over the
@@ -119,39 +148,41 @@ fn check_batch(
     config: &Config,
     writes: &[Write],
     files: &[(PathBuf, &[u8])],
-) -> Result<HashMap<Name, Vec<String>>, CheckError> {
+) -> Result<Lines, CheckError> {
     const PER_PROCESS_MIN: usize = 500;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let parts = (writes.len() / PER_PROCESS_MIN).clamp(1, cores);
     let chunk = writes.len().div_ceil(parts);
     let (checkconf, zones_dir) = (&config.bind.checkconf, &config.paths.zones);
-    let results: Vec<Result<HashMap<Name, Vec<String>>, CheckError>> = std::thread::scope(|s| {
+    let strict = config.zone.strict;
+    let results: Vec<Result<Lines, CheckError>> = std::thread::scope(|s| {
         let handles: Vec<_> = writes
             .chunks(chunk)
             .zip(files.chunks(chunk))
             .enumerate()
-            .map(|(n, (w, f))| s.spawn(move || check_part(checkconf, zones_dir, n, w, f)))
+            .map(|(n, (w, f))| s.spawn(move || check_part(checkconf, zones_dir, strict, n, w, f)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let mut problems = HashMap::new();
+    let mut lines = Lines::default();
     for r in results {
-        problems.extend(r?);
+        lines.extend(r?);
     }
-    Ok(problems)
+    Ok(lines)
 }
 
 /// One `named-checkconf -z` over part of a batch.
 fn check_part(
     checkconf: &Path,
     zones_dir: &Path,
+    strict: bool,
     part: usize,
     writes: &[Write],
     files: &[(PathBuf, &[u8])],
-) -> Result<HashMap<Name, Vec<String>>, CheckError> {
+) -> Result<Lines, CheckError> {
     crate::progress::beat();
     let stanzas: Vec<conf::Stanza> = writes
         .iter()
@@ -162,11 +193,11 @@ fn check_part(
         })
         .collect();
     let conf_path = zones_dir.join(format!(".check.{}.{part}.conf", std::process::id()));
-    fs::write(&conf_path, conf::check_conf(zones_dir, &stanzas)).map_err(|source| {
-        CheckError::Io {
-            path: conf_path.clone(),
-            source,
-        }
+    // Written without following a link someone may have planted there.
+    let text = conf::check_conf(zones_dir, &stanzas, strict);
+    crate::fsutil::write_synced(&conf_path, text.as_bytes()).map_err(|source| CheckError::Io {
+        path: conf_path.clone(),
+        source,
     })?;
     let argv = checkzone::checkconf_argv(checkconf, &conf_path);
     let output = exec::run(&argv);
@@ -178,7 +209,10 @@ fn check_part(
         .map(|(w, s)| (w.origin.clone(), (s.file.clone(), w.serial)))
         .collect();
     match checkzone::interpret_batch(&output, &expected) {
-        Some(problems) => Ok(problems),
+        Some(verdict) => Ok(Lines {
+            problems: verdict.problems,
+            warnings: verdict.warnings,
+        }),
         None => Err(CheckError::Tool(ToolError::failed(
             output,
             "failed without naming a zone",

@@ -100,6 +100,58 @@ pub enum Command {
         #[arg(default_value = "-")]
         event: PathBuf,
     },
+    /// Reads existing BIND zone files (through named-checkzone) and prints
+    /// them as a dump in the API's shape (what `import` takes) on stdout;
+    /// what cannot be carried over is reported per record on stderr.
+    Adopt {
+        /// Print reports as JSON objects in the API's error shape.
+        #[arg(long)]
+        json: bool,
+        /// Take the primary zones this named.conf lists.
+        #[arg(long, value_name = "FILE")]
+        named_conf: Option<PathBuf>,
+        /// Zone files (`DOMAIN=FILE`, `DOMAIN.zone`, `db.DOMAIN`) or
+        /// directories of them.
+        #[arg(required_unless_present = "named_conf")]
+        paths: Vec<PathBuf>,
+    },
+    /// Fetches every zone from the platform's API and applies them as one
+    /// `sync` (zones the API no longer lists are removed).
+    Pull {
+        /// The API's base URL (default: api.url).
+        #[arg(long = "api", value_name = "URL")]
+        url: Option<String>,
+        /// File holding the Bearer token (default: api.token_file).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Fetch and print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even when more than api.max_removal_share of the zones
+        /// would be removed.
+        #[arg(long)]
+        allow_mass_delete: bool,
+        /// Print problems as JSON objects in the API's error shape.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compares what named serves (AXFR) with what the state renders,
+    /// RRset by RRset, and reports the drift per zone.
+    Verify {
+        /// Only this zone (repeatable).
+        #[arg(long = "zone", value_name = "DOMAIN")]
+        zones: Vec<String>,
+        /// One JSON object per zone.
+        #[arg(long)]
+        json: bool,
+        /// Rewrite and reload drifted zones (as `rebuild --force`), with a
+        /// serial above the served one.
+        #[arg(long)]
+        repair: bool,
+        /// Sign the transfers with this TSIG key (a `tsig-keygen` file).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
     /// Shows every zone with its serial and what is pending.
     Status {
         /// One JSON document instead of a table.
@@ -162,6 +214,33 @@ pub fn run(cli: Cli) -> i32 {
             primary,
             zone_directory,
         }) => secondary_conf_cmd(&config, &primary, &zone_directory),
+        Command::Pull {
+            url,
+            token_file,
+            dry_run,
+            allow_mass_delete,
+            json,
+        } => crate::pull::run(
+            &config,
+            url,
+            token_file,
+            &crate::pull::PullOptions {
+                dry_run,
+                allow_mass_delete,
+            },
+            json,
+        ),
+        Command::Verify {
+            zones,
+            json,
+            repair,
+            key_file,
+        } => crate::verify::run(&config, &zones, key_file.as_deref(), json, repair),
+        Command::Adopt {
+            json,
+            named_conf,
+            paths,
+        } => crate::adopt::run(&config, json, named_conf.as_deref(), &paths),
     }
 }
 
@@ -169,11 +248,12 @@ fn init_logging(config: &Config, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ZONEAGENT_LOG")
         .unwrap_or_else(|_| EnvFilter::new(if daemon { "info" } else { "warn" }));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logtext::EscapingStderr { ansi })
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(ansi);
     let _ = match config.log_format {
         crate::config::LogFormat::Json => builder.json().try_init(),
         // journald adds its own timestamps.
@@ -265,6 +345,11 @@ fn import_cmd(
         Ok(t) => t,
         Err(code) => return code,
     };
+    // After the read: root may read a dump the agent's user cannot.
+    if let Err(e) = crate::identity::ensure_state_owner(&config.paths.state) {
+        print_error(&e);
+        return EXIT_FAILURE;
+    }
     let zones: Vec<Zone> = match zone::decode(&text) {
         Ok(z) => z,
         Err(e) => {
@@ -318,6 +403,10 @@ fn import_cmd(
 }
 
 fn rebuild_cmd(config: Config, only: &[String], dry_run: bool, force: bool) -> i32 {
+    if let Err(e) = crate::identity::ensure_state_owner(&config.paths.state) {
+        print_error(&e);
+        return EXIT_FAILURE;
+    }
     let mut wanted = BTreeSet::new();
     for d in only {
         match name::parse_domain(d) {

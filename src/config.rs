@@ -5,6 +5,7 @@
 //! (unknown keys are refused, so a typo is an error, not a silent default);
 //! [`Config`] is the checked result that the rest of the program uses.
 
+use crate::logtext::Escaped;
 use crate::model::name::{self, Name};
 use crate::render::{RenderOptions, SoaFields};
 use crate::validate::{MAX_TTL, ZoneDefaults};
@@ -64,6 +65,10 @@ pub struct RawConfig {
     pub socket: RawSocket,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub validate: RawValidate,
+    #[serde(default)]
+    pub api: RawApi,
     /// Fleet mode: the catalog zone secondaries follow (absent: off).
     #[serde(default)]
     pub catalog: Option<RawCatalog>,
@@ -77,6 +82,28 @@ pub struct RawCatalog {
     pub secondaries: Option<Vec<String>>,
     pub tsig_key_file: Option<PathBuf>,
     pub max_removal_share: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValidate {
+    /// Refuse zones that `named` serves with a warning (see
+    /// [`ZoneDefaults::strict`]).
+    pub strict: Option<bool>,
+}
+
+/// `[api]`: where `zoneagent pull` reads the platform's zones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub resync_seconds: Option<u64>,
+    pub max_removal_share: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    pub retries: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +135,8 @@ pub struct RawZone {
     /// Extra text placed inside every zone's stanza in the include file
     /// (e.g. `allow-transfer { 192.0.2.53; };`).
     pub options: Option<String>,
+    /// Most records a zone may have before it is held (not served).
+    pub max_records: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +160,12 @@ pub struct RawBind {
 pub struct RawSpool {
     pub max_event_bytes: Option<u64>,
     pub rescan_seconds: Option<f64>,
+    /// Bytes of spool files read in one dispatcher pass.
+    pub max_pass_bytes: Option<u64>,
+    /// Failed events kept in `failed/` (each with its report).
+    pub failed_keep: Option<u64>,
+    /// Days a failed event is kept in `failed/`.
+    pub failed_max_age_days: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +175,10 @@ pub struct RawSocket {
     pub mode: Option<String>,
     pub allowed_uids: Option<Vec<u32>>,
     pub allowed_gids: Option<Vec<u32>>,
+    /// Connections served at once; more are refused at once.
+    pub max_connections: Option<u64>,
+    /// The group the socket file is given to (producers' group).
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +228,70 @@ pub struct SocketConfig {
     /// root).
     pub allowed_uids: Vec<u32>,
     pub allowed_gids: Vec<u32>,
+    /// Connections served at once; one more is answered `busy` and closed.
+    pub max_connections: usize,
+    /// The group the socket file is given to (`zoneagent-submit`): with a
+    /// mode that gives others no write, the kernel lets only its members
+    /// (and root and the agent) connect, so every peer that connects is
+    /// allowed.
+    pub group: Option<String>,
+}
+
+/// Bounds on the spool's work and what it keeps (`[spool]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolLimits {
+    /// Bytes of spool files one dispatcher pass reads before it stops and
+    /// leaves the rest for the next pass (at least one file is read).
+    pub max_pass_bytes: u64,
+    /// Failed events kept in `failed/`, newest first.
+    pub failed_keep: usize,
+    /// Failed events older than this are removed from `failed/`.
+    pub failed_max_age: std::time::Duration,
+}
+
+/// Default of `spool.max_pass_bytes`: 64 MiB.
+pub const DEFAULT_MAX_PASS_BYTES: u64 = 64 * 1024 * 1024;
+/// Default of `spool.failed_keep`.
+pub const DEFAULT_FAILED_KEEP: usize = 10_000;
+/// Default of `spool.failed_max_age_days`.
+pub const DEFAULT_FAILED_MAX_AGE_DAYS: f64 = 30.0;
+/// Default of `socket.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+impl Default for SpoolLimits {
+    fn default() -> Self {
+        SpoolLimits {
+            max_pass_bytes: DEFAULT_MAX_PASS_BYTES,
+            failed_keep: DEFAULT_FAILED_KEEP,
+            failed_max_age: std::time::Duration::from_secs_f64(
+                DEFAULT_FAILED_MAX_AGE_DAYS * 86400.0,
+            ),
+        }
+    }
+}
+
+/// The platform's API, for `pull` (see [`crate::pull`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// Base URL, e.g. `https://admin.vps.org` (the `/api/v1/dns-zones/`
+    /// path is added); `None`: `pull` needs `--api`.
+    pub url: Option<String>,
+    /// File holding the Bearer token (never logged).
+    pub token_file: Option<PathBuf>,
+    /// Periodic pull by the daemon; 0 is off (the default).
+    pub resync_seconds: u64,
+    /// A pull that would remove more than this share of the zones is
+    /// refused without `--allow-mass-delete`.
+    pub max_removal_share: f64,
+    /// Per request, connect to last byte.
+    pub timeout_seconds: f64,
+    /// Retries of a 5xx or a timeout, with doubling backoff.
+    pub retries: u32,
+    /// Zone details fetched at once.
+    pub concurrency: usize,
+    /// PEM file of the CA certificates to trust for HTTPS instead of the
+    /// Mozilla roots (a platform behind a private CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Fleet mode: the catalog zone (RFC 9432) the agent writes and the
@@ -217,8 +320,13 @@ pub struct Config {
     pub bind: BindConfig,
     pub max_event_bytes: u64,
     pub rescan_seconds: f64,
+    pub spool_limits: SpoolLimits,
     pub socket: SocketConfig,
     pub log_format: LogFormat,
+    /// Most records a zone may have before it is held: every change of a
+    /// zone rewrites its whole record, so this bounds the cost of one.
+    pub max_records: usize,
+    pub api: ApiConfig,
     /// Fleet mode; `None`: the agent serves only its own `named`.
     pub catalog: Option<CatalogConfig>,
 }
@@ -368,7 +476,10 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             Some(s) => s.parse().map_err(|_| {
                 key_err(
                     "bind.server",
-                    format!("`{s}` is not an address:port like \"127.0.0.1:53\""),
+                    format!(
+                        "`{}` is not an address:port like \"127.0.0.1:53\"",
+                        Escaped(s)
+                    ),
                 )
             })?,
         },
@@ -404,6 +515,31 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
+    let max_pass_bytes = raw.spool.max_pass_bytes.unwrap_or(DEFAULT_MAX_PASS_BYTES);
+    if max_pass_bytes == 0 {
+        return Err(key_err("spool.max_pass_bytes", "must be more than 0"));
+    }
+    let failed_keep = match raw.spool.failed_keep {
+        None => DEFAULT_FAILED_KEEP,
+        Some(n) => usize::try_from(n)
+            .map_err(|_| key_err("spool.failed_keep", "is too large for this machine"))?,
+    };
+    let days = raw
+        .spool
+        .failed_max_age_days
+        .unwrap_or(DEFAULT_FAILED_MAX_AGE_DAYS);
+    if !(days > 0.0 && days <= 36500.0) {
+        return Err(key_err(
+            "spool.failed_max_age_days",
+            "must be more than 0 and at most 36500",
+        ));
+    }
+    let spool_limits = SpoolLimits {
+        max_pass_bytes,
+        failed_keep,
+        failed_max_age: std::time::Duration::from_secs_f64(days * 86400.0),
+    };
+
     let mode = match raw.socket.mode.as_deref() {
         None => 0o660,
         Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
@@ -412,7 +548,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             .ok_or_else(|| {
                 key_err(
                     "socket.mode",
-                    format!("`{m}` is not an octal mode like \"0660\""),
+                    format!("`{}` is not an octal mode like \"0660\"", Escaped(m)),
                 )
             })?,
     };
@@ -421,7 +557,22 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         mode,
         allowed_uids: raw.socket.allowed_uids.unwrap_or_default(),
         allowed_gids: raw.socket.allowed_gids.unwrap_or_default(),
+        max_connections: match raw.socket.max_connections {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=65536).contains(n))
+                .ok_or_else(|| key_err("socket.max_connections", "must be 1 to 65536"))?,
+        },
+        group: match raw.socket.group {
+            Some(g) if g.is_empty() || g.contains(['\n', '\0', ':']) => {
+                return Err(key_err("socket.group", "must be a group name"));
+            }
+            g => g,
+        },
     };
+
+    let api = check_api(raw.api)?;
 
     Ok(Config {
         paths,
@@ -429,18 +580,21 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         zone: ZoneDefaults {
             default_ttl,
             nameservers,
+            strict: raw.validate.strict.unwrap_or(false),
         },
         serial: raw.zone.serial.unwrap_or_default(),
         zone_options,
         bind,
         max_event_bytes,
         rescan_seconds,
+        spool_limits,
         socket,
         log_format: raw.log.format.unwrap_or_default(),
+        max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)? as usize,
+        api,
         catalog: raw.catalog.map(catalog_key).transpose()?,
     })
 }
-
 /// A secondary: `address[:port]` (port 53 by default), IPv6 in brackets
 /// when a port is given.
 fn secondary_key(s: &str) -> Result<std::net::SocketAddr, ConfigError> {
@@ -497,6 +651,39 @@ fn catalog_key(raw: RawCatalog) -> Result<CatalogConfig, ConfigError> {
     })
 }
 
+fn check_api(raw: RawApi) -> Result<ApiConfig, ConfigError> {
+    if let Some(u) = &raw.url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(key_err(
+            "api.url",
+            format!("`{u}` is not an http:// or https:// URL"),
+        ));
+    }
+    let max_removal_share = raw.max_removal_share.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&max_removal_share) {
+        return Err(key_err("api.max_removal_share", "must be between 0 and 1"));
+    }
+    let timeout_seconds = raw.timeout_seconds.unwrap_or(30.0);
+    if !(timeout_seconds > 0.0 && timeout_seconds <= 3600.0) {
+        return Err(key_err("api.timeout_seconds", "must be between 0 and 3600"));
+    }
+    let concurrency = raw.concurrency.unwrap_or(4);
+    if !(1..=64).contains(&concurrency) {
+        return Err(key_err("api.concurrency", "must be between 1 and 64"));
+    }
+    Ok(ApiConfig {
+        url: raw.url,
+        token_file: raw.token_file,
+        resync_seconds: raw.resync_seconds.unwrap_or(0),
+        max_removal_share,
+        timeout_seconds,
+        retries: raw.retries.unwrap_or(3).min(10),
+        concurrency,
+        ca_file: raw.ca_file,
+    })
+}
+
 fn braces_balance(s: &str) -> bool {
     let mut depth = 0i64;
     for c in s.chars() {
@@ -528,22 +715,32 @@ mod tests {
         assert_eq!(c.serial, SerialPolicy::Date);
         assert_eq!(c.bind.rndc, ["rndc"]);
         assert_eq!(c.catalog, None);
+        assert!(!c.zone.strict);
+        assert_eq!(c.spool_limits, SpoolLimits::default());
+        assert_eq!(c.socket.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let c = parse(
+            "[spool]\nmax_pass_bytes = 1000\nfailed_keep = 5\nfailed_max_age_days = 0.5\n\
+             [socket]\nmax_connections = 3",
+        )
+        .unwrap();
+        assert_eq!(c.spool_limits.max_pass_bytes, 1000);
+        assert_eq!(c.spool_limits.failed_keep, 5);
+        assert_eq!(c.spool_limits.failed_max_age.as_secs(), 43200);
+        assert_eq!(c.socket.max_connections, 3);
     }
 
     #[test]
-    fn catalog_section() {
-        let c = parse(
-            "[catalog]\nzone = \"catalog.zoneagent.invalid\"\n\
-             secondaries = [\"192.0.2.53\", \"127.0.0.1:5301\", \"[::1]:53\"]\n\
-             tsig_key_file = \"/etc/bind/zoneagent-transfer.key\"\n",
-        )
-        .unwrap();
-        let cat = c.catalog.unwrap();
-        assert_eq!(cat.zone.as_str(), "catalog.zoneagent.invalid");
-        assert_eq!(cat.secondaries[0].to_string(), "192.0.2.53:53");
-        assert_eq!(cat.secondaries[1].port(), 5301);
-        assert_eq!(cat.secondaries[2].to_string(), "[::1]:53");
-        assert!((cat.max_removal_share - 0.5).abs() < f64::EPSILON);
+    fn validate_table() {
+        assert!(parse("[validate]\nstrict = true").unwrap().zone.strict);
+        assert!(!parse("[validate]\nstrict = false").unwrap().zone.strict);
+        let err = parse("[validate]\nstrictness = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("strictness"), "{err}");
+        let err = parse("[validate]\nstrict = \"yes\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("strict"), "{err}");
     }
 
     #[test]
@@ -585,6 +782,22 @@ mod tests {
     }
 
     #[test]
+    fn catalog_section() {
+        let c = parse(
+            "[catalog]\nzone = \"catalog.zoneagent.invalid\"\n\
+             secondaries = [\"192.0.2.53\", \"127.0.0.1:5301\", \"[::1]:53\"]\n\
+             tsig_key_file = \"/etc/bind/zoneagent-transfer.key\"\n",
+        )
+        .unwrap();
+        let cat = c.catalog.unwrap();
+        assert_eq!(cat.zone.as_str(), "catalog.zoneagent.invalid");
+        assert_eq!(cat.secondaries[0].to_string(), "192.0.2.53:53");
+        assert_eq!(cat.secondaries[1].port(), 5301);
+        assert_eq!(cat.secondaries[2].to_string(), "[::1]:53");
+        assert!((cat.max_removal_share - 0.5).abs() < f64::EPSILON);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("[soa]\nrefresh = -1", "soa.refresh"),
@@ -594,11 +807,26 @@ mod tests {
             ("[soa]\nrname = \"a.b@example.net\"", "soa.rname"),
             ("[socket]\nmode = \"999\"", "socket.mode"),
             ("[bind]\nrndc = []", "bind.rndc"),
+            ("[spool]\nmax_pass_bytes = 0", "spool.max_pass_bytes"),
+            (
+                "[spool]\nfailed_max_age_days = 0",
+                "spool.failed_max_age_days",
+            ),
+            ("[spool]\nfailed_keep = -1", "failed_keep"),
+            ("[socket]\nmax_connections = 0", "socket.max_connections"),
+            ("[api]\nurl = \"ftp://x\"", "api.url"),
+            ("[api]\nmax_removal_share = 2.0", "api.max_removal_share"),
+            ("[api]\nconcurrency = 0", "api.concurrency"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+        // Values quoted back in an error are escaped (they reach the log).
+        let err = parse("[bind]\nserver = \"x\\n INFO forged\\u001b\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`x\\n INFO forged\\u{1b}`"), "{err}");
         let err = parse("[zone]\nnameserver = []").unwrap_err().to_string();
         assert!(err.contains("nameserver"), "{err}");
         for (text, key) in [

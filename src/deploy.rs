@@ -416,6 +416,7 @@ impl Deployer {
                 serial: self.config.serial,
                 config_hash: &config_hash,
                 force: options.force,
+                max_records: self.config.max_records,
             };
             decide::decide(&world, &disk, changes, &settings, now)
         };
@@ -430,7 +431,7 @@ impl Deployer {
         self.progress(Step::Check, 0, total);
         let verdict = check::check(&self.config, &decision.writes)?;
         let checked_at = Instant::now();
-        let commit = decision.settle(self.records(), &verdict.refused, &HashMap::new());
+        let commit = decision.settle(self.records(), &verdict.refused, &verdict.warnings);
         self.progress(Step::Install, 0, commit.install.len() as u64);
         let (mut report, reload) = self.carry_out(commit, now)?;
         let saved_at = Instant::now();

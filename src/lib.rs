@@ -5,6 +5,7 @@
 //! parsing) does no I/O; the shell modules around it read files, run BIND's
 //! tools and talk to `named`.
 
+pub mod adopt;
 pub mod bind;
 pub mod catalog;
 pub mod check;
@@ -16,11 +17,15 @@ pub mod deploy;
 pub mod error;
 pub mod exec;
 pub mod fsutil;
+pub mod identity;
+pub(crate) mod logtext;
 pub mod model;
 pub mod progress;
+pub mod pull;
 pub mod render;
 pub mod serial;
 pub mod spool;
 pub mod state;
 pub mod store;
 pub mod validate;
+pub mod verify;

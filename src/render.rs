@@ -192,6 +192,7 @@ mod tests {
         let defaults = ZoneDefaults {
             default_ttl: 3600,
             nameservers: vec![parse_domain("ns1.example.net").unwrap()],
+            strict: false,
         };
         let valid = validate(&zone, &defaults).unwrap();
         let options = RenderOptions {

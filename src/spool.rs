@@ -2,28 +2,56 @@
 //!
 //! Producers write a file into `tmp/`, fsync it and rename it into `new/`
 //! (`zoneagent submit` and the socket do exactly that). The engine reads
-//! `new/` in name order; an event leaves `new/` only after the state it
-//! changed is durable: removed when applied, moved to `failed/` beside a
+//! `new/` in order of arrival; an event leaves `new/` only after the state
+//! it changed is durable: removed when applied, moved to `failed/` beside a
 //! `<name>.error.json` report when refused. Entries that are not regular
 //! files (symlinks, FIFOs, devices) or that are larger than the limit are
 //! refused from their `lstat` alone, never opened.
+//!
+//! Arrival is the inode's change time (ctime), which the rename into
+//! `new/` sets and which no producer can set back, then the name: so junk
+//! named to sort first, or with a forged mtime, waits its turn like
+//! everything else. `failed/` is pruned by count and by age
+//! ([`Spool::prune_failed`]).
 
+use crate::config::SpoolLimits;
 use crate::error::ApiError;
 use crate::fsutil;
 use nix::fcntl::OFlag;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often [`Spool::names`] prunes `failed/` once limits are set.
+const PRUNE_INTERVAL: Duration = Duration::from_mins(10);
 
 /// A spool directory.
 #[derive(Debug, Clone)]
 pub struct Spool {
     root: PathBuf,
     max_bytes: u64,
+    limits: SpoolLimits,
+    /// When `failed/` was last pruned; `None` until [`Spool::with_limits`]
+    /// turns periodic pruning on (a CLI `submit` never prunes).
+    pruned: Option<Arc<Mutex<Option<Instant>>>>,
+}
+
+/// The suffix of a failure report in `failed/`.
+const REPORT_SUFFIX: &str = ".error.json";
+
+/// An entry of `new/` as listed: its name and when it arrived.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Arrival {
+    /// The inode's change time (seconds, nanoseconds): set by the rename
+    /// into `new/`, not settable by a producer.
+    changed: (i64, i64),
+    name: String,
 }
 
 /// One entry of `new/`.
@@ -40,6 +68,15 @@ impl Entry {
     pub fn name(&self) -> &str {
         match self {
             Entry::Ready { name, .. } | Entry::Refused { name, .. } => name,
+        }
+    }
+
+    /// Bytes read into memory for this entry (0 for a refused one): what a
+    /// pass counts against `spool.max_pass_bytes` ([`Spool::max_pass_bytes`]).
+    pub fn size(&self) -> u64 {
+        match self {
+            Entry::Ready { bytes, .. } => bytes.len() as u64,
+            Entry::Refused { .. } => 0,
         }
     }
 }
@@ -59,13 +96,18 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub const GROUP_SUFFIX: &str = ".ndjson";
 
 /// A new file name that sorts after earlier ones from this host: the time
-/// in nanoseconds, zero-padded, then the pid and a counter.
-pub fn unique_name() -> String {
+/// in nanoseconds, zero-padded, then the pid, a counter and a random part
+/// (so nobody who can write `tmp/` can plant something at the name first).
+pub fn unique_name() -> io::Result<String> {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{nanos:020}.{}.{n:06}.json", std::process::id())
+    let token = fsutil::random_token()?;
+    Ok(format!(
+        "{nanos:020}.{}.{n:06}.{token}.json",
+        std::process::id()
+    ))
 }
 
 impl Spool {
@@ -77,7 +119,30 @@ impl Spool {
         Ok(Spool {
             root: root.to_owned(),
             max_bytes,
+            limits: SpoolLimits::default(),
+            pruned: None,
         })
+    }
+
+    /// Sets the bounds of `[spool]` and turns on pruning of `failed/` by
+    /// them, at most every ten minutes, from [`Spool::names`] (the
+    /// daemon's spool; the caller prunes once at start with
+    /// [`Spool::prune_failed`]).
+    #[must_use]
+    pub fn with_limits(self, limits: SpoolLimits) -> Spool {
+        Spool {
+            limits,
+            pruned: Some(Arc::new(Mutex::new(Some(Instant::now())))),
+            ..self
+        }
+    }
+
+    /// `spool.max_pass_bytes`: a pass reads entries until their
+    /// [`Entry::size`] adds up to this, then stops and leaves the rest in
+    /// `new/` for the next pass (always reading at least one), so the
+    /// memory a pass holds is bounded by this plus one event.
+    pub fn max_pass_bytes(&self) -> u64 {
+        self.limits.max_pass_bytes
     }
 
     /// The `new/` directory (watched for arrivals).
@@ -103,13 +168,16 @@ impl Spool {
     pub fn submit_batch(&self, events: &[&[u8]]) -> io::Result<Vec<String>> {
         let tmp_dir = self.root.join("tmp");
         let new_dir = self.new_dir();
-        let names: Vec<String> = events.iter().map(|_| unique_name()).collect();
+        let names: Vec<String> = events
+            .iter()
+            .map(|_| unique_name())
+            .collect::<io::Result<_>>()?;
         let files: Vec<(PathBuf, &[u8])> = names
             .iter()
             .zip(events)
             .map(|(n, b)| (tmp_dir.join(n), *b))
             .collect();
-        if let Err((_, e)) = fsutil::write_batch_unrenamed(&files) {
+        if let Err((_, e)) = fsutil::write_batch_new(&files) {
             for (p, _) in &files {
                 let _ = fs::remove_file(p);
             }
@@ -122,6 +190,21 @@ impl Spool {
         Ok(names)
     }
 
+    /// Submits one event durably under a name the caller chose (from
+    /// [`unique_name`] taken earlier), so that it sorts where that moment
+    /// sorts: `pull` names its sync at the moment the pull began, and the
+    /// events that arrived meanwhile apply after it.
+    pub fn submit_as(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.root.join("tmp").join(name);
+        let result = fsutil::write_synced(&tmp, bytes)
+            .and_then(|()| fs::rename(&tmp, self.new_dir().join(name)))
+            .and_then(|()| fsutil::sync_dir(&self.new_dir()));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Lists `new/` in name order and reads what is safe to read, at most
     /// `limit` entries (the oldest).
     pub fn scan(&self, limit: usize) -> io::Result<Vec<Entry>> {
@@ -132,8 +215,11 @@ impl Spool {
             .collect())
     }
 
-    /// The names in `new/`, oldest first, at most `limit`.
+    /// The names in `new/` in order of arrival (oldest first, see the
+    /// module docs), at most `limit`. With limits set, prunes `failed/`
+    /// first when that is due.
     pub fn names(&self, limit: usize) -> io::Result<Vec<String>> {
+        self.prune_if_due();
         // readdir is no snapshot: an entry renamed in while the directory
         // is listed may be missed while a later one is seen, and applying
         // event k+1 before k would turn k into a "replay". A second listing
@@ -141,30 +227,126 @@ impl Spool {
         // entries it adds below the first listing's last name are exactly
         // what the first one skipped; those above it wait for the next
         // pass.
-        let first = self.list()?;
-        let mut names = first.clone();
-        if let Some(last) = first.iter().max() {
-            let seen: std::collections::HashSet<&String> = first.iter().collect();
-            names.extend(
-                self.list()?
-                    .into_iter()
-                    .filter(|n| n < last && !seen.contains(n)),
-            );
+        let mut names = self.list(&HashSet::new())?;
+        // (In arrival order: an entry that arrived before the last one
+        // seen is one the first listing skipped.)
+        if let Some(last) = names.iter().max().cloned() {
+            let seen: HashSet<String> = names.iter().map(|a| a.name.clone()).collect();
+            names.extend(self.list(&seen)?.into_iter().filter(|a| *a < last));
         }
         names.sort_unstable();
         names.truncate(limit);
-        Ok(names)
+        Ok(names.into_iter().map(|a| a.name).collect())
     }
 
-    fn list(&self) -> io::Result<Vec<String>> {
+    /// `new/` but the names in `skip`, with each entry's arrival time (its
+    /// `lstat`; entries gone meanwhile are left out).
+    fn list(&self, skip: &HashSet<String>) -> io::Result<Vec<Arrival>> {
         let mut names = Vec::new();
         for entry in fs::read_dir(self.new_dir())? {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') {
-                names.push(name);
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || skip.contains(&name) {
+                continue;
+            }
+            // DirEntry::metadata is an lstat: a link's own ctime.
+            match entry.metadata() {
+                Ok(m) => names.push(Arrival {
+                    changed: (m.ctime(), m.ctime_nsec()),
+                    name,
+                }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(names)
+    }
+
+    /// Prunes `failed/` by the limits when [`PRUNE_INTERVAL`] has passed.
+    fn prune_if_due(&self) {
+        let Some(pruned) = &self.pruned else {
+            return;
+        };
+        let mut last = pruned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_some_and(|t| t.elapsed() < PRUNE_INTERVAL) {
+            return;
+        }
+        *last = Some(Instant::now());
+        drop(last);
+        // A prune that fails must not hold up the events: say so and go on.
+        match self.prune_failed(
+            SystemTime::now(),
+            self.limits.failed_keep,
+            self.limits.failed_max_age,
+        ) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "pruned spool/failed"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune spool/failed"),
+        }
+    }
+
+    /// Removes failed events (each with its report) from `failed/`: all
+    /// but the `keep` newest, and every one that failed more than
+    /// `max_age` before `now`. A failed event's time is the latest change
+    /// time (ctime) of its files, which the move into `failed/` and the
+    /// report set and no producer can forge. Returns how many events were
+    /// removed. Stray temporary files count as events of their own.
+    pub fn prune_failed(
+        &self,
+        now: SystemTime,
+        keep: usize,
+        max_age: Duration,
+    ) -> io::Result<usize> {
+        let dir = self.failed_dir();
+        let mut events: std::collections::HashMap<String, (SystemTime, Vec<PathBuf>)> =
+            std::collections::HashMap::new();
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let changed = SystemTime::UNIX_EPOCH
+                + Duration::new(
+                    u64::try_from(meta.ctime()).unwrap_or(0),
+                    u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+                );
+            let key = name.strip_suffix(REPORT_SUFFIX).unwrap_or(&name).to_owned();
+            let slot = events
+                .entry(key)
+                .or_insert((SystemTime::UNIX_EPOCH, Vec::new()));
+            slot.0 = slot.0.max(changed);
+            slot.1.push(entry.path());
+        }
+        let mut by_age: Vec<(SystemTime, String, Vec<PathBuf>)> = events
+            .into_iter()
+            .map(|(key, (time, paths))| (time, key, paths))
+            .collect();
+        // Newest first.
+        by_age.sort_unstable_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+        let mut removed = 0;
+        for (i, (time, _, paths)) in by_age.iter().enumerate() {
+            let too_old = now.duration_since(*time).unwrap_or_default() > max_age;
+            if i < keep && !too_old {
+                continue;
+            }
+            for path in paths {
+                match fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            removed += 1;
+        }
+        if removed > 0 {
+            fsutil::sync_dir(&dir)?;
+        }
+        Ok(removed)
     }
 
     /// Reads one entry of `new/`, refusing what is not safe to read.
@@ -250,9 +432,10 @@ impl Spool {
             bytes.extend_from_slice(e);
             bytes.push(b'\n');
         }
-        let name = unique_name().replace(".json", GROUP_SUFFIX);
+        let name = unique_name()?.replace(".json", GROUP_SUFFIX);
         let tmp = self.root.join("tmp").join(&name);
-        let result = fsutil::write_synced(&tmp, &bytes)
+        let result = fsutil::write_batch_new(&[(tmp.clone(), &bytes)])
+            .map_err(|(_, e)| e)
             .and_then(|()| fs::rename(&tmp, self.new_dir().join(&name)))
             .and_then(|()| fsutil::sync_dir(&self.new_dir()));
         if result.is_err() {
@@ -289,7 +472,7 @@ impl Spool {
         };
         let mut text = serde_json::to_string_pretty(&report).map_err(io::Error::other)?;
         text.push('\n');
-        let path = self.failed_dir().join(format!("{name}.error.json"));
+        let path = self.failed_dir().join(format!("{name}{REPORT_SUFFIX}"));
         fsutil::write_atomic_with(&path, text.as_bytes(), false)
     }
 
@@ -339,8 +522,17 @@ impl Spool {
                 .and_then(|m| m.modified())
                 .is_ok_and(|m| now.duration_since(m).unwrap_or_default() > age);
             if ours_dead || old {
-                fs::remove_file(entry.path())?;
-                removed += 1;
+                // One entry that cannot go (a directory a producer made)
+                // must not stop the cleaning of the rest.
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(
+                        file = %crate::logtext::Escaped(&name),
+                        error = %e,
+                        "cannot remove a file from spool/tmp"
+                    ),
+                }
             }
         }
         Ok(removed)
@@ -348,8 +540,23 @@ impl Spool {
 }
 
 fn process_alive(pid: i32) -> bool {
+    // Not a single process (0 and negatives name process groups): never
+    // "ours", left to the age rule.
+    if pid <= 0 {
+        return true;
+    }
     pid == i32::try_from(std::process::id()).unwrap_or(0)
-        || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        || alive_by_signal(nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            None,
+        ))
+}
+
+/// What `kill(pid, 0)` says about a process: only ESRCH means it is gone.
+/// EPERM means it lives and belongs to another user (a producer writing
+/// `tmp/` as itself), whose in-flight file must be kept.
+fn alive_by_signal(result: nix::Result<()>) -> bool {
+    !matches!(result, Err(nix::errno::Errno::ESRCH))
 }
 
 #[cfg(test)]
@@ -386,6 +593,62 @@ mod tests {
         assert_eq!(spool.scan(usize::MAX).unwrap().len(), 5);
         assert_eq!(spool.scan(2).unwrap().len(), 2);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    /// With limits set, listing `new/` prunes `failed/` once an interval
+    /// has passed since the last prune, and not again before the next.
+    #[test]
+    fn names_prunes_failed_when_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = SpoolLimits {
+            failed_keep: 1,
+            ..SpoolLimits::default()
+        };
+        let spool = Spool::open(dir.path(), 100).unwrap().with_limits(limits);
+        for i in 0..3 {
+            let name = spool.submit(format!("bad {i}").as_bytes()).unwrap();
+            spool
+                .fail(&name, None, &[ApiError::new("parse_error", None, "x")])
+                .unwrap();
+        }
+        let count = || fs::read_dir(spool.failed_dir()).unwrap().count();
+        spool.names(10).unwrap();
+        assert_eq!(count(), 6, "not due yet: opened just now");
+        let pruned = spool.pruned.as_ref().unwrap();
+        *pruned.lock().unwrap() = Instant::now().checked_sub(PRUNE_INTERVAL);
+        spool.names(10).unwrap();
+        assert_eq!(count(), 2, "due: the newest event and its report are left");
+    }
+
+    #[test]
+    fn clean_tmp_goes_on_past_what_it_cannot_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 100).unwrap();
+        let tmp = dir.path().join("tmp");
+        fs::create_dir(tmp.join("0-a-directory")).unwrap();
+        fs::File::open(tmp.join("0-a-directory"))
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        fs::write(tmp.join("1-old.json"), b"x").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(tmp.join("1-old.json"))
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert_eq!(spool.clean_tmp(Duration::from_hours(1)).unwrap(), 1);
+        assert!(tmp.join("0-a-directory").is_dir());
+        assert!(!tmp.join("1-old.json").exists());
+    }
+
+    #[test]
+    fn a_process_of_another_user_is_alive() {
+        use nix::errno::Errno;
+        assert!(alive_by_signal(Ok(())));
+        assert!(alive_by_signal(Err(Errno::EPERM)), "EPERM: alive, not ours");
+        assert!(!alive_by_signal(Err(Errno::ESRCH)));
+        assert!(process_alive(0) && process_alive(-1));
     }
 
     /// readdir is no snapshot: a scan must never see an event without the

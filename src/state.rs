@@ -354,6 +354,35 @@ pub fn sync_fate(malformed: &[MalformedZone]) -> Fate {
     Fate::Failed(errors)
 }
 
+/// A batch of zone events folded: each event's fate (in the order given;
+/// `None` only for `sync`, which is not folded here) and one wanted change
+/// per zone they changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldedBatch {
+    pub fates: Vec<Option<Fate>>,
+    pub changes: Vec<Wanted>,
+}
+
+/// Folds a batch of events zone by zone, each zone from the memory
+/// `memory_of` gives for it.
+pub fn fold_batch(events: &[&Event], mut memory_of: impl FnMut(&str) -> Memory) -> FoldedBatch {
+    let by_zone = group_by_zone(events);
+    let mut fates: Vec<Option<Fate>> = vec![None; events.len()];
+    let mut changes = Vec::new();
+    for (uuid, positions) in &by_zone {
+        let memory = memory_of(uuid);
+        let list: Vec<&Event> = positions.iter().map(|p| events[*p]).collect();
+        let (zone_fates, folded) = fold(&memory, &list);
+        for (p, fate) in positions.iter().zip(zone_fates) {
+            fates[*p] = Some(fate);
+        }
+        if let Some(c) = wanted(uuid, folded) {
+            changes.push(c);
+        }
+    }
+    FoldedBatch { fates, changes }
+}
+
 /// Groups events by zone as indices into `events`, keeping each zone's
 /// events in the order they must apply: arrival order, except that events
 /// carrying a `seq` take the places of the zone's `seq` events in `seq`

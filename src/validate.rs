@@ -1,11 +1,35 @@
 //! Validation: an API [`Zone`] becomes a [`ValidatedZone`], or every problem
 //! in it is reported in the API's error shape.
 //!
-//! This is the gate between what users type and what BIND loads. Anything
-//! that passes must render to a file that `named` loads as a primary zone
-//! under its defaults (`check-names primary fail`, no CNAME beside other
-//! data, glue where a delegation needs it) and that means exactly what the
-//! user asked for. Pure: no I/O, no clock.
+//! This is the gate between what users type and what BIND loads. It sorts
+//! problems into three kinds, which the deploy pipeline treats differently:
+//!
+//! - **Malformed** ([`record_well_formed`], [`zone_well_formed`]): what the
+//!   API itself answers with 400, field by field: uuid syntax, unknown
+//!   record type, name syntax, TTL range, missing or out-of-range priority,
+//!   a value that does not parse for its type (addresses, SRV `weight port
+//!   target`, CAA `flags tag value`, TXT too long for one record, a
+//!   hostname target written as an address literal or with a bad label).
+//!   Such an event fails; it never reaches a zone.
+//! - **Refused by `named`** ([`validate`] returns `Err` for a well-formed
+//!   zone): what `named` 9.18 will not load as a primary zone with its
+//!   default options: a CNAME beside other data, at the apex or twice
+//!   (RFC 1034 §3.6.2, RFC 2181 §10.1), an apex NS target inside the zone
+//!   without an address or that is a CNAME, BIND's `check-names primary
+//!   fail` (`_` or a bad hyphen in an A, AAAA or MX owner, or in an NS, MX
+//!   or SRV target) and NS at a wildcard (RFC 4592 §4.2). The zone is held:
+//!   the last good file stays served.
+//! - **Served with a warning** ([`ValidatedZone::warnings`]): what `named`
+//!   loads and only warns about (an in-zone MX or SRV target without an
+//!   address or that is a CNAME, a delegation without glue, a null MX beside
+//!   other MX), plus what the agent resolved itself (differing TTLs in an
+//!   RRset, duplicates, data hidden below a delegation).
+//!
+//! With [`ZoneDefaults::strict`] (`[validate] strict = true`), the target
+//! and null-MX warnings are refusals instead, as the stricter
+//! `named-checkzone -m fail -M fail -S fail` would have it. Each rule's
+//! verdict is measured against a real `named` by `tests/oracle.rs`. Pure:
+//! no I/O, no clock.
 
 use crate::error::ApiError;
 use crate::model::name::{self, Name};
@@ -32,6 +56,10 @@ pub struct ZoneDefaults {
     pub default_ttl: u32,
     /// The platform's nameservers, rendered as the apex NS RRset.
     pub nameservers: Vec<Name>,
+    /// Refuse what `named` only warns about (in-zone MX, SRV and delegation
+    /// targets without an address or that are CNAMEs, a null MX beside
+    /// other MX): an operator's opt-in, `[validate] strict`.
+    pub strict: bool,
 }
 
 /// One RRset: every record of one type at one owner name, with one TTL.
@@ -52,8 +80,10 @@ pub struct ValidatedZone {
     /// Sorted by owner (DNSSEC canonical order), then type; the apex NS
     /// RRset, including the platform's nameservers, is always present.
     pub rrsets: Vec<RrSet>,
-    /// Problems that were resolved rather than refused (differing TTLs in an
-    /// RRset, exact duplicates), in the API's error shape.
+    /// What `named` loads but warns about (in its words: `has no address
+    /// records`, `is a CNAME (illegal)`, `has no REQUIRED GLUE`), and what
+    /// was resolved rather than refused (differing TTLs in an RRset, exact
+    /// duplicates), in the API's error shape with `field` and record uuid.
     pub warnings: Vec<ApiError>,
 }
 
@@ -86,69 +116,96 @@ pub fn check_uuid(uuid: &str) -> Result<(), String> {
     }
 }
 
-/// The API's own field rules for one record (what it answers with 400).
-pub fn record_well_formed(record: &Record, origin: &Name) -> Result<(), Vec<ApiError>> {
-    validate_record(record, origin, 3600).map(|_| ())
+/// What the well-formedness pass leaves: the parsed records and every
+/// problem the API itself would answer with 400.
+struct Parsed<'a> {
+    origin: Option<Name>,
+    records: Vec<(Rr, &'a str)>,
+    malformed: Vec<ApiError>,
 }
 
-/// The API's own field rules for a whole zone: its uuid, its domain, and
-/// every record's fields.
-pub fn zone_well_formed(zone: &Zone) -> Result<(), Vec<ApiError>> {
-    let mut errors = Vec::new();
+/// The API's own field rules over a whole zone; stops at the domain only
+/// when it cannot be parsed (nothing else can be checked without it).
+fn parse_zone(zone: &Zone, default_ttl: u32) -> Parsed<'_> {
+    let mut malformed = Vec::new();
     if let Err(e) = check_uuid(&zone.uuid) {
-        errors.push(ApiError::validation("uuid", e));
-    }
-    match name::parse_domain(&zone.domain) {
-        Ok(origin) => {
-            let mut seen = HashSet::with_capacity(zone.records.len());
-            for record in &zone.records {
-                if !seen.insert(record.uuid.as_str()) {
-                    errors.push(
-                        ApiError::validation("uuid", "two records in the zone have this uuid")
-                            .in_record(&record.uuid),
-                    );
-                }
-                if let Err(mut e) = record_well_formed(record, &origin) {
-                    errors.append(&mut e);
-                }
-            }
-        }
-        Err(e) => errors.push(ApiError::validation("domain", e)),
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
-}
-
-/// Validates a whole zone. Returns every problem found, not just the first.
-pub fn validate(zone: &Zone, defaults: &ZoneDefaults) -> Result<ValidatedZone, Vec<ApiError>> {
-    let mut errors = Vec::new();
-    if let Err(e) = check_uuid(&zone.uuid) {
-        errors.push(ApiError::validation("uuid", e));
+        malformed.push(ApiError::validation("uuid", e));
     }
     let origin = match name::parse_domain(&zone.domain) {
         Ok(o) => o,
         Err(e) => {
-            errors.push(ApiError::validation("domain", e));
-            return Err(errors);
+            malformed.push(ApiError::validation("domain", e));
+            return Parsed {
+                origin: None,
+                records: Vec::new(),
+                malformed,
+            };
         }
     };
     let mut records = Vec::with_capacity(zone.records.len());
     let mut seen_uuids = HashSet::with_capacity(zone.records.len());
     for record in &zone.records {
         if !seen_uuids.insert(record.uuid.as_str()) {
-            errors.push(
+            malformed.push(
                 ApiError::validation("uuid", "two records in the zone have this uuid")
                     .in_record(&record.uuid),
             );
         }
-        match validate_record(record, &origin, defaults.default_ttl) {
+        match validate_record(record, &origin, default_ttl) {
             Ok(rr) => records.push((rr, record.uuid.as_str())),
-            Err(mut e) => errors.append(&mut e),
+            Err(mut e) => malformed.append(&mut e),
         }
     }
+    Parsed {
+        origin: Some(origin),
+        records,
+        malformed,
+    }
+}
+
+/// The API's 400 rules for one record: uuid, type, name and TTL syntax,
+/// priority, and the value parsed for its type. Nothing here depends on the
+/// other records of the zone or on what `named` would make of them.
+pub fn record_well_formed(record: &Record, origin: &Name) -> Result<(), Vec<ApiError>> {
+    validate_record(record, origin, 0).map(|_| ())
+}
+
+/// The API's 400 rules for a whole zone: its uuid and domain, record uuids
+/// unique, and [`record_well_formed`] for every record. A zone that fails
+/// here is malformed; one that passes is part of the source of truth even
+/// when [`validate`] refuses it (the zone is then held, not failed).
+pub fn zone_well_formed(zone: &Zone) -> Result<(), Vec<ApiError>> {
+    let parsed = parse_zone(zone, 0);
+    if parsed.malformed.is_empty() {
+        Ok(())
+    } else {
+        Err(parsed.malformed)
+    }
+}
+
+/// The outcome of every check on a zone, kept apart by kind.
+struct Checked {
+    zone: Option<ValidatedZone>,
+    /// The API's 400 rules.
+    malformed: Vec<ApiError>,
+    /// What `named` would refuse (and, with `strict`, what the operator
+    /// chose to refuse too).
+    refused: Vec<ApiError>,
+}
+
+fn check_zone(zone: &Zone, defaults: &ZoneDefaults) -> Checked {
+    let Parsed {
+        origin,
+        mut records,
+        malformed,
+    } = parse_zone(zone, defaults.default_ttl);
+    let Some(origin) = origin else {
+        return Checked {
+            zone: None,
+            malformed,
+            refused: Vec::new(),
+        };
+    };
     for ns in &defaults.nameservers {
         let rr = Rr {
             owner: origin.clone(),
@@ -157,16 +214,51 @@ pub fn validate(zone: &Zone, defaults: &ZoneDefaults) -> Result<ValidatedZone, V
         };
         records.push((rr, FROM_CONFIG));
     }
-    let (rrsets, warnings) = assemble(&origin, records, &mut errors);
-    if errors.is_empty() {
-        Ok(ValidatedZone {
+    let mut refused = Vec::new();
+    check_names(&origin, &records, &mut refused);
+    let (rrsets, warnings) = assemble(&origin, records, defaults.strict, &mut refused);
+    Checked {
+        zone: Some(ValidatedZone {
             uuid: zone.uuid.clone(),
             origin,
             rrsets,
             warnings,
-        })
-    } else {
-        Err(errors)
+        }),
+        malformed,
+        refused,
+    }
+}
+
+/// Validates a whole zone. `Ok` means `named` 9.18 loads the rendered file
+/// as a primary zone with its default options (what it only warns about is
+/// in [`ValidatedZone::warnings`]); `Err` holds every problem found, not
+/// just the first: the API's 400 rules ([`zone_well_formed`]) and what
+/// `named` would refuse. With [`ZoneDefaults::strict`], more is refused.
+pub fn validate(zone: &Zone, defaults: &ZoneDefaults) -> Result<ValidatedZone, Vec<ApiError>> {
+    let Checked {
+        zone,
+        mut malformed,
+        mut refused,
+    } = check_zone(zone, defaults);
+    malformed.append(&mut refused);
+    match zone {
+        Some(z) if malformed.is_empty() => Ok(z),
+        _ => Err(malformed),
+    }
+}
+
+/// The zone as [`validate`] assembles it, with what `named` would refuse
+/// left in: only the API's 400 rules make it fail. For tests that let
+/// `named` judge exactly the file the agent would write; never deployed.
+#[doc(hidden)]
+pub fn validate_unchecked(
+    zone: &Zone,
+    defaults: &ZoneDefaults,
+) -> Result<ValidatedZone, Vec<ApiError>> {
+    let checked = check_zone(zone, defaults);
+    match checked.zone {
+        Some(z) if checked.malformed.is_empty() => Ok(z),
+        _ => Err(checked.malformed),
     }
 }
 
@@ -178,7 +270,9 @@ pub struct Rr {
     pub data: RData,
 }
 
-/// Validates one record on its own; returns every problem in it.
+/// Parses one record by the API's 400 rules (what [`record_well_formed`]
+/// checks); returns every problem in it. `default_ttl` is used when the
+/// record gives none.
 pub fn validate_record(
     record: &Record,
     origin: &Name,
@@ -255,35 +349,69 @@ pub fn validate_record(
             }
         }
     };
-    if let (Some(owner), Some(data)) = (&owner, &data) {
-        // BIND's check-names for a primary zone (`fail`) refuses these
-        // owners; refusing them here names the field instead of losing the
-        // whole zone at load time.
-        let rtype = data.record_type();
-        if rtype == RecordType::Ns && owner.is_wildcard() {
-            err(
-                "name",
-                "NS records cannot be at a wildcard name (RFC 4592 §4.2; BIND refuses the zone)"
-                    .to_owned(),
-            );
-        }
-        if matches!(rtype, RecordType::A | RecordType::Aaaa | RecordType::Mx)
-            && !owner.is_hostname(true)
-        {
-            err(
-                "name",
-                format!(
-                    "{} record names must be hostnames (letters, digits and hyphens, \
-                     starting and ending with a letter or digit; no `_`): `{}`",
-                    rtype.as_str(),
-                    owner.relative_to(origin)
-                ),
-            );
-        }
-    }
     match (errors.is_empty(), owner, ttl, data) {
         (true, Some(owner), Some(ttl), Some(data)) => Ok(Rr { owner, ttl, data }),
         _ => Err(errors),
+    }
+}
+
+/// BIND's `check-names primary fail` (ARM, `check-names`; on by default for
+/// a primary zone) and the NS-at-a-wildcard rule (RFC 4592 §4.2): `named`
+/// refuses the whole zone for either, so they are servability rules, not the
+/// API's. Names are checked per record so the refusal names it.
+fn check_names(origin: &Name, records: &[(Rr, &str)], refused: &mut Vec<ApiError>) {
+    for (rr, uuid) in records {
+        let rtype = rr.data.record_type();
+        let shown = rr.owner.relative_to(origin);
+        if rtype == RecordType::Ns && rr.owner.is_wildcard() {
+            refused.push(attribute(
+                ApiError::validation(
+                    "name",
+                    format!(
+                        "`{shown}`: NS records cannot be at a wildcard name (RFC 4592 §4.2); \
+                         named refuses the zone (invalid NS owner name (wildcard))"
+                    ),
+                ),
+                uuid,
+            ));
+        }
+        if matches!(rtype, RecordType::A | RecordType::Aaaa | RecordType::Mx)
+            && !rr.owner.is_hostname(true)
+        {
+            refused.push(attribute(
+                ApiError::validation(
+                    "name",
+                    format!(
+                        "{} record names must be hostnames (letters, digits and hyphens, \
+                         starting and ending with a letter or digit; no `_`): `{shown}`; \
+                         named refuses the zone (bad owner name (check-names))",
+                        rtype.as_str(),
+                    ),
+                ),
+                uuid,
+            ));
+        }
+        let host_target = match &rr.data {
+            RData::Ns(t) | RData::Mx { exchange: t, .. } | RData::Srv { target: t, .. } => Some(t),
+            _ => None,
+        };
+        if let Some(t) = host_target.filter(|t| !t.is_root() && !t.is_hostname(false)) {
+            let from_config = *uuid == FROM_CONFIG;
+            let mut e = ApiError::validation(
+                if from_config { "nameservers" } else { "value" },
+                format!(
+                    "{} target `{}` of `{shown}` is not a hostname (letters, digits and \
+                     hyphens, starting and ending with a letter or digit; no `_`); named \
+                     refuses the zone (bad name (check-names))",
+                    rtype.as_str(),
+                    t.to_absolute()
+                ),
+            );
+            if !from_config {
+                e = e.in_record(uuid);
+            }
+            refused.push(e);
+        }
     }
 }
 
@@ -315,12 +443,17 @@ fn parse_rdata(
         RecordType::Ns => RData::Ns(host_target(value, origin, false)?),
         RecordType::Mx => RData::Mx {
             preference: priority.unwrap_or_default(),
-            // RFC 7505: a null MX is `0 .`.
-            exchange: host_target(value, origin, true)?,
+            // RFC 7505: a null MX is `0 .`. The value is only the exchange
+            // (the preference is `priority`), so blanks around it mean
+            // nothing.
+            exchange: host_target(value.trim_matches(is_blank), origin, true)?,
         },
         RecordType::Srv => {
-            let fields: Vec<&str> = value.split_ascii_whitespace().collect();
-            if fields.len() != 3 || value.trim() != value || value.contains(['\n', '\t']) {
+            // Blanks between, before and after the fields are layout, as
+            // in a zone file (RFC 1035 §5.1); the fields themselves are not
+            // changed.
+            let fields: Vec<&str> = value.split(is_blank).filter(|f| !f.is_empty()).collect();
+            if fields.len() != 3 {
                 return Err(format!(
                     "SRV value must be `weight port target` separated by spaces, got `{}`",
                     value.escape_debug()
@@ -364,8 +497,12 @@ fn looks_like_address(value: &str) -> bool {
         .is_ok()
 }
 
-/// A hostname target for NS, MX and SRV: BIND's check-names requires a
-/// hostname there (no `_`).
+/// A target for NS, MX and SRV. An address literal is refused as the
+/// API's field rule (the value names a host, RFC 1035 §3.3.9, RFC 2782),
+/// although `named` only warns (`MX is an address`, `NS record … appears
+/// to be an address`): written without a dot it would be a name in the
+/// zone, and either way it is never what the user meant. Whether the name
+/// is a hostname (no `_`) is `named`'s check-names, see [`check_names`].
 fn host_target(value: &str, origin: &Name, allow_root: bool) -> Result<Name, String> {
     let target = name::parse_target(value, origin, allow_root)?;
     if looks_like_address(value) {
@@ -373,13 +510,12 @@ fn host_target(value: &str, origin: &Name, allow_root: bool) -> Result<Name, Str
             "`{value}` is an address; the target must be a hostname that has the address"
         ));
     }
-    if !target.is_hostname(false) {
-        return Err(format!(
-            "`{value}` is not a hostname: letters, digits and hyphens, starting and ending \
-             with a letter or digit, no `_`"
-        ));
-    }
     Ok(target)
+}
+
+/// A blank between fields of a value: space or tab (RFC 1035 §5.1).
+fn is_blank(c: char) -> bool {
+    c == ' ' || c == '\t'
 }
 
 fn parse_ipv4(value: &str) -> Result<Ipv4Addr, String> {
@@ -415,8 +551,9 @@ fn parse_u16(s: &str, what: &str) -> Result<u16, String> {
 /// Parses `flags tag value` (RFC 8659 §4.1); the value is quoted (with `\"`,
 /// `\\` and `\DDD` escapes) or a single bare word.
 fn parse_caa(value: &str) -> Result<RData, String> {
-    let rest = value.trim_start_matches(' ');
-    let (flags, rest) = rest.split_once(' ').ok_or_else(|| {
+    // Blanks around and between the fields are layout (RFC 1035 §5.1).
+    let rest = value.trim_matches(is_blank);
+    let (flags, rest) = rest.split_once(is_blank).ok_or_else(|| {
         "CAA value must be `flags tag value`, e.g. `0 issue \"letsencrypt.org\"`".to_owned()
     })?;
     if flags.is_empty() || !flags.bytes().all(|b| b.is_ascii_digit()) {
@@ -433,19 +570,19 @@ fn parse_caa(value: &str) -> Result<RData, String> {
              (RFC 8659 §4.1), got {flags}"
         ));
     }
-    let rest = rest.trim_start_matches(' ');
+    let rest = rest.trim_start_matches(is_blank);
     let (tag, rest) = rest
-        .split_once(' ')
+        .split_once(is_blank)
         .ok_or_else(|| "CAA value must be `flags tag value`: the value is missing".to_owned())?;
     if tag.is_empty() || tag.len() > 15 || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(format!(
             "CAA tag must be 1 to 15 letters and digits (RFC 8659 §4.1), got `{tag}`"
         ));
     }
-    let rest = rest.trim_start_matches(' ');
+    let rest = rest.trim_start_matches(is_blank);
     let value = if let Some(quoted) = rest.strip_prefix('"') {
         let (bytes, after) = unquote(quoted)?;
-        if !after.trim_matches(' ').is_empty() {
+        if !after.trim_matches(is_blank).is_empty() {
             return Err(format!(
                 "CAA value has text after its closing quote: `{}`",
                 after.escape_debug()
@@ -535,6 +672,7 @@ fn attribute(e: ApiError, uuid: &str) -> ApiError {
 fn assemble<'a>(
     origin: &Name,
     records: Vec<(Rr, &'a str)>,
+    strict: bool,
     errors: &mut Vec<ApiError>,
 ) -> (Vec<RrSet>, Vec<ApiError>) {
     let mut warnings = Vec::new();
@@ -562,8 +700,8 @@ fn assemble<'a>(
     }
 
     check_cnames(origin, &sets, errors);
-    check_null_mx(origin, &sets, errors, &mut warnings);
-    check_targets(origin, &sets, errors, &mut warnings);
+    check_null_mx(origin, &sets, strict, errors, &mut warnings);
+    check_targets(origin, &sets, strict, errors, &mut warnings);
 
     let rrsets = sets
         .into_iter()
@@ -611,10 +749,12 @@ fn assemble<'a>(
 }
 
 /// RFC 7505 §3: a null MX (`0 .`) says the domain accepts no mail, so it
-/// must be the only MX at its name.
+/// must be the only MX at its name. `named` loads a zone that breaks this
+/// (measured), so it is a warning, and an error only with `strict`.
 fn check_null_mx(
     origin: &Name,
     sets: &BTreeMap<(Name, RecordType), Set<'_>>,
+    strict: bool,
     errors: &mut Vec<ApiError>,
     warnings: &mut Vec<ApiError>,
 ) {
@@ -635,16 +775,18 @@ fn check_null_mx(
             }
             let shown = owner.relative_to(origin);
             if set.rdata.len() > 1 {
-                errors.push(attribute(
-                    ApiError::validation(
-                        "value",
-                        format!(
-                            "`{shown}` has a null MX (`.`, no mail accepted) and other MX records; \
-                             a null MX must be the only one (RFC 7505 §3)"
-                        ),
-                    ),
-                    uuid,
-                ));
+                let detail = format!(
+                    "`{shown}` has a null MX (`.`, no mail accepted) and other MX records; \
+                     a null MX must be the only one (RFC 7505 §3)"
+                );
+                if strict {
+                    errors.push(attribute(ApiError::validation("value", detail), uuid));
+                } else {
+                    warnings.push(attribute(
+                        ApiError::new("null_mx_mixed", Some("value"), detail),
+                        uuid,
+                    ));
+                }
             } else if *preference != 0 {
                 warnings.push(attribute(
                     ApiError::new(
@@ -677,7 +819,8 @@ fn check_cnames(
             errors.push(
                 ApiError::validation(
                     "name",
-                    "a CNAME is not allowed at the zone apex, which always has SOA and NS records",
+                    "a CNAME is not allowed at the zone apex, which always has SOA and NS records; \
+                     named refuses the zone (CNAME and other data)",
                 )
                 .in_record(uuid),
             );
@@ -688,7 +831,10 @@ fn check_cnames(
                 errors.push(
                     ApiError::validation(
                         "name",
-                        format!("`{shown}` already has a CNAME; a name can have only one"),
+                        format!(
+                            "`{shown}` already has a CNAME; a name can have only one; named \
+                             refuses the zone (multiple RRs of singleton type)"
+                        ),
                     )
                     .in_record(uuid),
                 );
@@ -704,7 +850,8 @@ fn check_cnames(
                 ApiError::validation(
                     "name",
                     format!(
-                        "`{shown}` has {} records, so it cannot have a CNAME too (RFC 1034 §3.6.2)",
+                        "`{shown}` has {} records, so it cannot have a CNAME too (RFC 1034 \
+                         §3.6.2); named refuses the zone (CNAME and other data)",
                         others.join(", ")
                     ),
                 )
@@ -747,35 +894,143 @@ fn cut_above(origin: &Name, name: &Name, cuts: &HashSet<&Name>) -> Option<Name> 
     found
 }
 
-/// Targets of NS, MX and SRV records inside the zone must have an address
-/// there and must not be a CNAME (RFC 2181 §10.3). BIND refuses the zone
-/// (apex NS, MX under `-m fail`) or warns (delegation glue, SRV); either way
-/// the file would not load cleanly, so the record is refused here. Data
-/// hidden below a delegation is kept but reported, since no resolver will
-/// ever see it.
+/// What `named`'s integrity check (`check-integrity yes`, in-zone names
+/// only, as `named-checkzone -i local`) finds at a target, in its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetProblem {
+    /// `has no address records (A or AAAA)`
+    NoAddress,
+    /// `is a CNAME (illegal)`: RFC 2181 §10.3.
+    Cname,
+    /// `has no REQUIRED GLUE address records (A or AAAA)`: the target is
+    /// at or below the delegation that names it (RFC 1034 §4.2.1).
+    RequiredGlue,
+    /// `has no SIBLING GLUE address records (A or AAAA)`: the target is
+    /// below another delegation of this zone (`check-sibling yes`).
+    SiblingGlue,
+}
+
+impl TargetProblem {
+    fn code(self) -> &'static str {
+        match self {
+            Self::NoAddress => "no_address_records",
+            Self::Cname => "target_is_cname",
+            Self::RequiredGlue | Self::SiblingGlue => "missing_glue",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Self::NoAddress => "has no address records (A or AAAA) in the zone",
+            Self::Cname => "is a CNAME (illegal); it must name the host itself (RFC 2181 §10.3)",
+            Self::RequiredGlue => {
+                "has no REQUIRED GLUE address records (A or AAAA) (RFC 1034 §4.2.1)"
+            }
+            Self::SiblingGlue => "has no SIBLING GLUE address records (A or AAAA)",
+        }
+    }
+}
+
+/// The zone's names and delegations, for looking targets up as `named`
+/// does.
+struct Lookup<'s, 'a> {
+    origin: &'s Name,
+    sets: &'s BTreeMap<(Name, RecordType), Set<'a>>,
+    nodes: HashSet<Name>,
+    cuts: HashSet<&'s Name>,
+}
+
+impl Lookup<'_, '_> {
+    fn has(&self, n: &Name, t: RecordType) -> bool {
+        self.sets.contains_key(&(n.clone(), t))
+    }
+
+    fn has_address(&self, n: &Name) -> bool {
+        self.has(n, RecordType::A) || self.has(n, RecordType::Aaaa)
+    }
+
+    /// An authoritative in-zone name: what an address lookup finds there,
+    /// wildcards included (RFC 4592 §3.3.1: a name that does not exist is
+    /// answered by the wildcard at its closest encloser).
+    fn address_at(&self, target: &Name) -> Option<TargetProblem> {
+        let node = if self.nodes.contains(target) {
+            target.clone()
+        } else {
+            let mut encloser = target.clone();
+            while !self.nodes.contains(&encloser) {
+                match encloser.parent() {
+                    Some(p) => encloser = p,
+                    None => break,
+                }
+            }
+            encloser.child("*")
+        };
+        if self.has(&node, RecordType::Cname) {
+            Some(TargetProblem::Cname)
+        } else if self.has_address(&node) {
+            None
+        } else {
+            Some(TargetProblem::NoAddress)
+        }
+    }
+
+    /// What `named` reports for an NS, MX or SRV target of `owner`.
+    fn check(&self, owner: &Name, rtype: RecordType, target: &Name) -> Option<TargetProblem> {
+        if target.is_root() || !target.is_in(self.origin) {
+            // `-i local`: out-of-zone names are not looked up.
+            return None;
+        }
+        let target_cut = cut_above(self.origin, target, &self.cuts);
+        let delegation = rtype == RecordType::Ns && owner != self.origin;
+        match target_cut {
+            Some(cut) if delegation && cut == *owner => {
+                (!self.has_address(target)).then_some(TargetProblem::RequiredGlue)
+            }
+            Some(_) if delegation => {
+                (!self.has_address(target)).then_some(TargetProblem::SiblingGlue)
+            }
+            // The child zone answers for it; named does not look further.
+            Some(_) => None,
+            None => self.address_at(target),
+        }
+    }
+}
+
+/// Targets of NS, MX and SRV records inside the zone, looked up the way
+/// `named` does when it loads a primary zone (measured with 9.18, see the
+/// README): a problem at an apex NS target makes `named` refuse the zone;
+/// at a delegation, MX or SRV target it only warns (`check-mx warn`,
+/// `check-mx-cname warn`, `check-srv-cname warn`, glue checks), so it is a
+/// warning here, and an error only with `strict`. Data hidden below a
+/// delegation is kept but reported, since no resolver will ever see it;
+/// `named` does not check it.
 fn check_targets(
     origin: &Name,
     sets: &BTreeMap<(Name, RecordType), Set<'_>>,
+    strict: bool,
     errors: &mut Vec<ApiError>,
     warnings: &mut Vec<ApiError>,
 ) {
-    let nodes = existing_names(origin, sets);
-    // Delegation points: NS RRsets below the apex.
-    let cuts: HashSet<&Name> = sets
-        .keys()
-        .filter(|(owner, t)| *t == RecordType::Ns && owner != origin)
-        .map(|(owner, _)| owner)
-        .collect();
+    let lookup = Lookup {
+        origin,
+        sets,
+        nodes: existing_names(origin, sets),
+        // Delegation points: NS RRsets below the apex.
+        cuts: sets
+            .keys()
+            .filter(|(owner, t)| *t == RecordType::Ns && owner != origin)
+            .map(|(owner, _)| owner)
+            .collect(),
+    };
     let ns_targets: HashSet<&Name> = sets
         .iter()
         .filter(|((_, t), _)| *t == RecordType::Ns)
         .flat_map(|(_, set)| set.rdata.keys().filter_map(RData::target))
         .collect();
-    let has = |n: &Name, t: RecordType| sets.contains_key(&(n.clone(), t));
-    let has_address = |n: &Name| has(n, RecordType::A) || has(n, RecordType::Aaaa);
     for ((owner, rtype), set) in sets {
         let shown = owner.relative_to(origin);
-        if let Some(cut) = cut_above(origin, owner, &cuts) {
+        let mut served = true;
+        if let Some(cut) = cut_above(origin, owner, &lookup.cuts) {
             let hidden = match rtype {
                 RecordType::Ns => cut != *owner,
                 // Addresses below a cut are glue when an NS names them.
@@ -783,6 +1038,7 @@ fn check_targets(
                 _ => true,
             };
             if hidden {
+                served = false;
                 let uuid = set.rdata.values().next().copied().unwrap_or_default();
                 warnings.push(
                     ApiError::new(
@@ -817,61 +1073,246 @@ fn check_targets(
                 ));
             }
         }
-        if !matches!(rtype, RecordType::Ns | RecordType::Mx | RecordType::Srv) {
+        if !served || !matches!(rtype, RecordType::Ns | RecordType::Mx | RecordType::Srv) {
             continue;
         }
         for (data, uuid) in &set.rdata {
             let Some(target) = data.target() else {
                 continue;
             };
-            if target.is_root() || !target.is_in(origin) {
+            let Some(problem) = lookup.check(owner, *rtype, target) else {
                 continue;
-            }
-            let problem = if has(target, RecordType::Cname) {
-                Some("is a CNAME; it must name the host itself (RFC 2181 §10.3)")
-            } else if has_address(target) {
-                None
-            } else if *rtype == RecordType::Ns {
-                Some("is inside the zone but has no A or AAAA record (glue) in it")
-            } else if cut_above(origin, target, &cuts).is_some() {
-                // Below a delegation: the child zone answers for it.
-                None
-            } else if nodes.contains(target) {
-                Some("is inside the zone but has no A or AAAA record")
-            } else {
-                // A name that does not exist may be answered by a wildcard
-                // at its closest encloser (RFC 4592 §3.3.1).
-                let mut encloser = target.clone();
-                while !nodes.contains(&encloser) {
-                    match encloser.parent() {
-                        Some(p) => encloser = p,
-                        None => break,
-                    }
-                }
-                let wildcard = encloser.child("*");
-                if has(&wildcard, RecordType::Cname) {
-                    Some("is answered by a wildcard CNAME; it must name the host itself")
-                } else if has_address(&wildcard) {
-                    None
-                } else {
-                    Some("is inside the zone but has no A or AAAA record")
-                }
             };
-            if let Some(problem) = problem {
-                let from_config = *uuid == FROM_CONFIG;
-                let mut e = ApiError::validation(
-                    if from_config { "nameservers" } else { "value" },
-                    format!(
-                        "{} target `{}` of `{shown}` {problem}",
-                        rtype.as_str(),
-                        target.to_absolute()
+            let from_config = *uuid == FROM_CONFIG;
+            let field = if from_config { "nameservers" } else { "value" };
+            let detail = format!(
+                "{} target `{}` of `{shown}` {}",
+                rtype.as_str(),
+                target.to_absolute(),
+                problem.words()
+            );
+            if *rtype == RecordType::Ns && owner == origin {
+                errors.push(attribute(
+                    ApiError::validation(field, format!("{detail}; named refuses the zone")),
+                    uuid,
+                ));
+            } else if strict {
+                errors.push(attribute(
+                    ApiError::validation(
+                        field,
+                        format!("{detail}; refused by `[validate] strict` (named only warns)"),
                     ),
-                );
-                if !from_config {
-                    e = e.in_record(uuid);
-                }
-                errors.push(e);
+                    uuid,
+                ));
+            } else {
+                warnings.push(attribute(
+                    ApiError::new(
+                        problem.code(),
+                        Some(field),
+                        format!("{detail}; named serves the zone and warns"),
+                    ),
+                    uuid,
+                ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::name::parse_domain;
+
+    fn record(uuid: &str, rtype: &str, name: &str, value: &str, priority: Option<i64>) -> Record {
+        Record {
+            uuid: uuid.to_owned(),
+            record_type: rtype.to_owned(),
+            name: name.to_owned(),
+            value: Some(value.to_owned()),
+            ttl: Some(3600),
+            priority,
+            created_at: None,
+        }
+    }
+
+    fn zone(records: Vec<Record>) -> Zone {
+        Zone {
+            uuid: "zone-1".to_owned(),
+            domain: "example.com".to_owned(),
+            created_at: None,
+            records,
+        }
+    }
+
+    fn defaults(strict: bool) -> ZoneDefaults {
+        ZoneDefaults {
+            default_ttl: 3600,
+            nameservers: vec![parse_domain("ns1.example.net").unwrap()],
+            strict,
+        }
+    }
+
+    /// The API's 400 rules: the field named, the record attributed.
+    #[test]
+    fn malformed_records_name_their_field() {
+        let origin = parse_domain("example.com").unwrap();
+        let cases = [
+            (record("r", "A", "www", "192.0.2.300", None), "value"),
+            (record("r", "AAAA", "www", "2001:db8::1/64", None), "value"),
+            (record("r", "MX", "@", "mail.example.net", None), "priority"),
+            (
+                record("r", "MX", "@", "mail.example.net", Some(70_000)),
+                "priority",
+            ),
+            (record("r", "MX", "@", "192.0.2.1", Some(10)), "value"),
+            (record("r", "NS", "sub", "192.0.2.1.", None), "value"),
+            (record("r", "CNAME", "www", "192.0.2.1", None), "value"),
+            (record("r", "SRV", "_s._tcp", "5 5060", Some(1)), "value"),
+            (
+                record("r", "SRV", "_s._tcp", "5 99999 h.example", Some(1)),
+                "value",
+            ),
+            (record("r", "CAA", "@", "0 issue \"open", None), "value"),
+            (record("r", "SPF", "@", "v=spf1", None), "record_type"),
+            (
+                record("r", "A", "www.example.net.", "192.0.2.1", None),
+                "name",
+            ),
+            (record("bad uuid", "A", "www", "192.0.2.1", None), "uuid"),
+        ];
+        for (rec, field) in cases {
+            let errors = record_well_formed(&rec, &origin).unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.field.as_deref() == Some(field)
+                        && e.record.as_deref() == Some(&rec.uuid)),
+                "{rec:?}: {errors:?}"
+            );
+        }
+        let mut ttl = record("r", "A", "www", "192.0.2.1", None);
+        ttl.ttl = Some(MAX_TTL + 1);
+        let errors = record_well_formed(&ttl, &origin).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("ttl"));
+    }
+
+    /// check-names and NS at a wildcard are named's rules: well-formed for
+    /// the API, refused by `validate` (the zone is held).
+    #[test]
+    fn named_rules_are_not_the_apis() {
+        let cases = [
+            (record("r", "A", "_x", "192.0.2.1", None), "name"),
+            (record("r", "MX", "_x", "mail.example.net", Some(1)), "name"),
+            (
+                record("r", "MX", "@", "_mail.example.net", Some(1)),
+                "value",
+            ),
+            (
+                record("r", "SRV", "_s._tcp", "0 1 -h.example.net", Some(1)),
+                "value",
+            ),
+            (record("r", "NS", "sub", "ns_1.example.net", None), "value"),
+            (record("r", "NS", "*", "ns.example.net", None), "name"),
+        ];
+        for (rec, field) in cases {
+            let z = zone(vec![rec]);
+            assert_eq!(zone_well_formed(&z), Ok(()), "{z:?}");
+            let errors = validate(&z, &defaults(false)).unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .all(|e| e.field.as_deref() == Some(field) && e.record.as_deref() == Some("r")),
+                "{errors:?}"
+            );
+            assert!(validate_unchecked(&z, &defaults(false)).is_ok());
+        }
+    }
+
+    /// The API's own example zone is served, with named's warning; strict
+    /// refuses it.
+    #[test]
+    fn api_example_is_served_with_a_warning() {
+        let z = zone(vec![
+            record("rec-001", "A", "@", "192.0.2.1", None),
+            record("rec-002", "MX", "@", "mail.example.com", Some(10)),
+        ]);
+        let served = validate(&z, &defaults(false)).unwrap();
+        assert_eq!(served.warnings.len(), 1, "{:?}", served.warnings);
+        let w = &served.warnings[0];
+        assert_eq!(w.record.as_deref(), Some("rec-002"));
+        assert_eq!(w.field.as_deref(), Some("value"));
+        assert!(w.detail.contains("has no address records"), "{w:?}");
+        let refused = validate(&z, &defaults(true)).unwrap_err();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].record.as_deref(), Some("rec-002"));
+    }
+
+    /// An apex NS target inside the zone needs an address whether the API
+    /// or the configuration put it there.
+    #[test]
+    fn apex_ns_without_address_is_refused() {
+        let user = zone(vec![record("r", "NS", "@", "ns.example.com", None)]);
+        let errors = validate(&user, &defaults(false)).unwrap_err();
+        assert_eq!(errors[0].record.as_deref(), Some("r"));
+        let mut platform = defaults(false);
+        platform.nameservers = vec![parse_domain("ns1.example.com").unwrap()];
+        let errors = validate(&zone(vec![]), &platform).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("nameservers"));
+        assert_eq!(errors[0].record, None);
+    }
+
+    #[test]
+    fn blanks_between_fields_are_layout() {
+        let origin = parse_domain("example.com").unwrap();
+        let srv = record(
+            "r",
+            "SRV",
+            "_x._tcp",
+            "  5   5222   xmpp.example.net  ",
+            Some(5),
+        );
+        let rr = validate_record(&srv, &origin, 3600).unwrap();
+        assert_eq!(
+            rr.data,
+            RData::Srv {
+                priority: 5,
+                weight: 5,
+                port: 5222,
+                target: parse_domain("xmpp.example.net").unwrap(),
+            }
+        );
+        let mx = record("r", "MX", "@", "\tmail.example.net  ", Some(1));
+        let rr = validate_record(&mx, &origin, 3600).unwrap();
+        assert_eq!(
+            rr.data.target(),
+            Some(&parse_domain("mail.example.net").unwrap())
+        );
+        let caa = record("r", "CAA", "@", " 0  issue   \"ca.example\" ", None);
+        let rr = validate_record(&caa, &origin, 3600).unwrap();
+        assert_eq!(
+            rr.data,
+            RData::Caa {
+                flags: 0,
+                tag: "issue".to_owned(),
+                value: b"ca.example".to_vec(),
+            }
+        );
+        // A newline is not a blank: it stays part of the target and fails.
+        let nl = record("r", "SRV", "_x._tcp", "5 5222 xmpp.example.net\n", Some(5));
+        assert!(validate_record(&nl, &origin, 3600).is_err());
+    }
+
+    #[test]
+    fn zone_rules() {
+        let mut z = zone(vec![
+            record("r", "A", "a", "192.0.2.1", None),
+            record("r", "A", "b", "192.0.2.2", None),
+        ]);
+        let errors = zone_well_formed(&z).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("uuid"));
+        z.records.clear();
+        z.domain = "bad domain".to_owned();
+        let errors = zone_well_formed(&z).unwrap_err();
+        assert_eq!(errors[0].field.as_deref(), Some("domain"));
     }
 }

@@ -372,3 +372,37 @@ fn socket_refuses_peers_not_allowed() {
 }
 
 use std::os::unix::process::CommandExt as _;
+
+/// `spool.max_pass_bytes` bounds what one pass reads: a backlog is worked
+/// off in several passes and nothing is left behind.
+#[test]
+fn a_pass_reads_at_most_max_pass_bytes() {
+    let env = Env::new("[spool]\nmax_pass_bytes = 1\n");
+    submit(
+        &env,
+        &json!({"id": "e1", "type": "zone.snapshot", "zone": zone("z", "passes.test", &[])}),
+    );
+    for i in 0..4 {
+        submit(
+            &env,
+            &a_event(
+                &format!("a{i}"),
+                None,
+                "z",
+                &format!("r{i}"),
+                &format!("h{i}"),
+                "192.0.2.1",
+            ),
+        );
+    }
+    let out = env
+        .command(&["run", "--once"])
+        .env("ZONEAGENT_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(log.matches("batch done events=1 ").count(), 5, "{log}");
+    assert!(list(&env.spool().join("new")).is_empty());
+    assert_eq!(env.named.query("h3.passes.test", "A"), ["192.0.2.1"]);
+}

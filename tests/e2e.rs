@@ -149,15 +149,105 @@ fn invalid_zone_in_dump_is_reported_and_others_deploy() {
     let env = Env::new("");
     let dump = json!([
         zone("good", "good.test", &[("A", "@", "192.0.2.1")]),
-        zone("bad", "bad.test", &[("MX", "@", "mail_1.example.net")]),
+        zone("held", "held.test", &[("MX", "@", "mail_1.example.net")]),
+        zone("bad", "bad.test", &[("A", "@", "192.0.2.300")]),
     ]);
     let out = env.import(&dump);
+    // The malformed zone makes it invalid input; the held one is held.
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.test") && err.contains("value"), "{err}");
+    assert!(err.contains("held: ") && err.contains("held.test"), "{err}");
     let s = env.state_serial("good.test").unwrap();
     assert!(env.served("good.test", s));
+    assert!(!env.zone_file("held.test").exists());
     assert!(!env.zone_file("bad.test").exists());
+    // The held zone's desired state is kept; the malformed one is not.
+    let status: serde_json::Value =
+        serde_json::from_slice(&env.run(&["status", "--json"]).stdout).unwrap();
+    let held: Vec<&serde_json::Value> = status["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|z| z["state"] == "held")
+        .collect();
+    assert_eq!(held.len(), 1, "{status}");
+    assert_eq!(held[0]["domain"], "held.test");
+    assert_eq!(held[0]["errors"][0]["record"], "held-r0");
+    // Without the malformed zone, a held zone alone exits 3.
+    let out = env.import(&json!([
+        zone("good", "good.test", &[("A", "@", "192.0.2.1")]),
+        zone("held", "held.test", &[("MX", "@", "mail_1.example.net")]),
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+}
+
+/// The API's own zone detail example is served, with a warning about the
+/// MX target that has no address.
+#[test]
+fn the_api_example_zone_is_served_with_a_warning() {
+    let env = Env::new("");
+    let example = fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/render/api-spec-example/zone.json"),
+    )
+    .unwrap();
+    let zone: serde_json::Value = serde_json::from_str(&example).unwrap();
+    let render = env
+        .command(&["render", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(example.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(render.status.code(), Some(0), "{}", show(&render));
+    assert!(String::from_utf8_lossy(&render.stdout).contains("MX\t10 mail.example.com."));
+    assert!(String::from_utf8_lossy(&render.stderr).contains("mail.example.com"));
+    let out = env.import(&json!([zone]));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning: "),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        env.named.query("example.com", "MX"),
+        ["10 mail.example.com."]
+    );
+}
+
+/// An MX whose in-zone target has no address yet, then the address, in
+/// separate batches: both end served, nothing fails.
+#[test]
+fn mx_then_its_address_in_separate_batches_are_both_served() {
+    let env = Env::new("");
+    let spool = env.spool();
+    let submit = |v: serde_json::Value| {
+        let s = zoneagent::spool::Spool::open(&spool, 1 << 20).unwrap();
+        s.submit(v.to_string().as_bytes()).unwrap();
+    };
+    submit(json!({"id": "e1", "seq": 1, "type": "zone.created",
+        "zone": {"uuid": "z", "domain": "mx.test"}}));
+    submit(
+        json!({"id": "e2", "seq": 2, "type": "record.created", "zone_uuid": "z",
+        "record": {"uuid": "r-mx", "record_type": "MX", "name": "@",
+                   "value": "mail.mx.test", "priority": 10}}),
+    );
+    assert_eq!(env.run(&["run", "--once"]).status.code(), Some(0));
+    submit(
+        json!({"id": "e3", "seq": 3, "type": "record.created", "zone_uuid": "z",
+        "record": {"uuid": "r-a", "record_type": "A", "name": "mail", "value": "192.0.2.25"}}),
+    );
+    let out = env.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(env.named.query("mx.test", "MX"), ["10 mail.mx.test."]);
+    assert_eq!(env.named.query("mail.mx.test", "A"), ["192.0.2.25"]);
+    assert!(list(&spool.join("failed")).is_empty());
 }
 
 #[test]
@@ -176,7 +266,7 @@ fn zone_bind_refuses_keeps_the_old_file_served() {
     // A checker that refuses everything, as named-checkzone refuses a zone:
     // failure injection, so a stand-in is the right tool here.
     let fake = env.root.join("refuse-checkzone");
-    fs::write(&fake, "#!/bin/sh\necho \"zone $13/IN: loading from master file $14 failed: injected\"\necho \"zone $13/IN: not loaded due to errors.\"\nexit 1\n").unwrap();
+    fs::write(&fake, "#!/bin/sh\nfor a; do zone=$file; file=$a; done\necho \"zone $zone/IN: loading from master file $file failed: injected\"\necho \"zone $zone/IN: not loaded due to errors.\"\nexit 1\n").unwrap();
     std::os::unix::fs::PermissionsExt::set_mode(
         &mut fs::metadata(&fake).unwrap().permissions(),
         0o755,
@@ -192,7 +282,8 @@ fn zone_bind_refuses_keeps_the_old_file_served() {
         "keep.test",
         &[("A", "www", "192.0.2.66")]
     )]));
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    // Held: the desired zone is kept, the old file stays served.
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("injected"),
         "{}",
@@ -290,4 +381,98 @@ fn a_batch_checker_that_fails_namelessly_falls_back_to_one_check_per_zone() {
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(env.named.query("a.test", "A"), ["192.0.2.1"]);
     assert_eq!(env.named.query("b.test", "A"), ["192.0.2.2"]);
+}
+
+/// A zone deleted and its domain created again under another uuid, in one
+/// pass: the new zone is served, also after a restart of `named` (the old
+/// zone's file used to be archived after the new one was installed).
+#[test]
+fn delete_and_recreate_a_domain_in_one_pass_serves_the_new_zone() {
+    let mut env = Env::new("");
+    let spool = env.spool();
+    let submit = |v: serde_json::Value| {
+        let s = zoneagent::spool::Spool::open(&spool, 1 << 20).unwrap();
+        s.submit(v.to_string().as_bytes()).unwrap();
+    };
+    submit(json!({"id": "e1", "type": "zone.snapshot",
+        "zone": zone("zone-old", "victim.test", &[("A", "www", "192.0.2.1")])}));
+    assert_eq!(env.run(&["run", "--once"]).status.code(), Some(0));
+    let old = env.state_serial("victim.test").unwrap();
+    submit(json!({"id": "e2", "type": "zone.deleted", "zone_uuid": "zone-old"}));
+    submit(json!({"id": "e3", "type": "zone.snapshot",
+        "zone": zone("zone-new", "victim.test", &[("A", "www", "192.0.2.99")])}));
+    let out = env.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = fs::read_to_string(env.zone_file("victim.test")).unwrap();
+    assert!(text.contains("zone zone-new"), "{text}");
+    let new = zoneagent::deploy::soa_serial(&text).unwrap();
+    assert!(zoneagent::serial::Serial(new) > zoneagent::serial::Serial(old));
+    assert_eq!(env.named.query("www.victim.test", "A"), ["192.0.2.99"]);
+    env.named.restart();
+    assert_eq!(env.named.query("www.victim.test", "A"), ["192.0.2.99"]);
+    // A domain that moves from one uuid to another in one pass, the same.
+    submit(json!({"id": "e4", "type": "zone.deleted", "zone_uuid": "zone-new"}));
+    submit(json!({"id": "e5", "type": "zone.snapshot",
+        "zone": zone("zone-third", "victim.test", &[("A", "www", "192.0.2.3")])}));
+    assert_eq!(env.run(&["run", "--once"]).status.code(), Some(0));
+    env.named.restart();
+    assert_eq!(env.named.query("www.victim.test", "A"), ["192.0.2.3"]);
+}
+
+/// A customer zone named like a zone `named.conf` declares itself is held,
+/// never written into the include: `named` still restarts and keeps the
+/// operator's zone.
+#[test]
+fn a_zone_named_conf_declares_is_never_taken() {
+    let mut env = Env::new("");
+    let ops_file = env.named.dir().join("ops.test.zone");
+    fs::write(
+        &ops_file,
+        "$TTL 300\n@ IN SOA ns.ops.test. h.ops.test. 7 1 1 1 1\n@ IN NS ns.ops.test.\nns IN A 192.0.2.53\nwww IN A 192.0.2.7\n",
+    )
+    .unwrap();
+    let conf = env.named.dir().join("named.conf");
+    let text = fs::read_to_string(&conf).unwrap();
+    let stanza = format!(
+        "zone \"ops.test\" {{ type primary; file {}; }};\n",
+        serde_json::to_string(&ops_file.to_string_lossy()).unwrap()
+    );
+    fs::write(&conf, text + &stanza).unwrap();
+    env.named.restart();
+    let out = env.import(&json!([
+        zone("customer", "ops.test", &[("A", "www", "192.0.2.66")]),
+        zone("good", "good.test", &[("A", "www", "192.0.2.1")]),
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("named's own"));
+    let include = fs::read_to_string(env.root.join("named.conf.zoneagent")).unwrap();
+    assert!(!include.contains("ops.test"), "{include}");
+    assert!(include.contains("good.test"), "{include}");
+    assert_eq!(env.named.query("www.ops.test", "A"), ["192.0.2.7"]);
+    env.named.restart();
+    assert_eq!(env.named.query("www.good.test", "A"), ["192.0.2.1"]);
+    assert_eq!(env.named.query("www.ops.test", "A"), ["192.0.2.7"]);
+}
+
+/// A zone held by a stricter configuration is deployed by the rebuild that
+/// follows a configuration change making it servable.
+#[test]
+fn a_configuration_change_releases_a_held_zone() {
+    let env = Env::new("[validate]\nstrict = true\n");
+    let dump = json!([zone("z", "strict.test", &[("MX", "@", "mail.strict.test")])]);
+    let out = env.import(&dump);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(!env.zone_file("strict.test").exists());
+    let config = fs::read_to_string(&env.config).unwrap();
+    fs::write(
+        &env.config,
+        config.replace("strict = true", "strict = false"),
+    )
+    .unwrap();
+    let out = env.run(&["rebuild"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        env.named.query("strict.test", "MX"),
+        ["10 mail.strict.test."]
+    );
 }

@@ -17,9 +17,14 @@
 //! Any other file, a missing `zone.json`, or an expected file that the
 //! outcome does not call for ("orphaned") fails the case. Every
 //! `expected.zone` must also load under the real `named-checkzone`, run
-//! with the strict flags of [`zoneagent::bind::checkzone::argv`] and judged
-//! by [`zoneagent::bind::checkzone::interpret`]; without BIND's tools the
-//! case fails rather than skips.
+//! with the flags of [`zoneagent::bind::checkzone::argv`] for the case's
+//! `[validate] strict` (by default: what `named` itself checks when it
+//! loads a primary zone) and judged by
+//! [`zoneagent::bind::checkzone::interpret`]; when `named-checkzone` warns,
+//! validation must have warned too (served with warnings is
+//! `expected.zone` plus `expected.warnings.json`; refused is
+//! `expected.errors.json`). Without BIND's tools the case fails rather than
+//! skips.
 //!
 //! Bless with `SNAPSHOTS=overwrite cargo test --test golden`: expected files
 //! are rewritten to what the code produces now and stale ones are removed;
@@ -194,8 +199,15 @@ fn run_case(dir: &Path, mode: Mode) -> Result<(), Failed> {
             } else {
                 ("the rendered zone (not blessed)", text.into_bytes())
             };
-            if let Err(e) = run_checkzone(&zone.origin, &bytes) {
-                problems.push(format!("{what} does not pass named-checkzone: {e}"));
+            match run_checkzone(&zone.origin, &bytes, config.zone.strict) {
+                Err(e) => problems.push(format!("{what} does not pass named-checkzone: {e}")),
+                Ok(named) if !named.is_empty() && zone.warnings.is_empty() => {
+                    problems.push(format!(
+                        "named-checkzone warned about {what} but validation did not:\n{}",
+                        named.join("\n")
+                    ));
+                }
+                Ok(_) => {}
             }
         }
         Err(errors) => {
@@ -324,8 +336,9 @@ fn orphan(dir: &Path, file: &str, why: &str, mode: Mode, problems: &mut Vec<Stri
     }
 }
 
-/// Loads `bytes` as the zone `origin` with the strict named-checkzone.
-fn run_checkzone(origin: &Name, bytes: &[u8]) -> Result<(), String> {
+/// Loads `bytes` as the zone `origin` with named-checkzone as `named` does
+/// (or strict); returns the warnings it printed.
+fn run_checkzone(origin: &Name, bytes: &[u8], strict: bool) -> Result<Vec<String>, String> {
     let mut file = tempfile::Builder::new()
         .prefix("golden-")
         .suffix(".zone")
@@ -334,7 +347,7 @@ fn run_checkzone(origin: &Name, bytes: &[u8]) -> Result<(), String> {
     file.write_all(bytes)
         .and_then(|()| file.flush())
         .map_err(|e| format!("cannot write {}: {e}", file.path().display()))?;
-    let argv = checkzone::argv(Path::new(CHECKZONE), origin, file.path());
+    let argv = checkzone::argv(Path::new(CHECKZONE), origin, file.path(), strict);
     let output = exec::run(&argv).map_err(|e| match e {
         ToolError::Spawn { source, .. } => format!(
             "cannot run `{CHECKZONE}` ({source}); the golden tests need BIND's tools: \

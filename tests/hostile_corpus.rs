@@ -156,6 +156,7 @@ impl Context {
             serial: self.config.serial,
             config_hash: &hash,
             force: false,
+            max_records: self.config.max_records,
         };
         decide::decide(&world, &Files, changes, &settings, now()).settle(
             &self.records,

@@ -188,6 +188,8 @@ fn fixed_case(records: &[FixedRecord<'_>], intended: &[(&str, u32, &str, Rd)]) -
     let defaults = ZoneDefaults {
         default_ttl,
         nameservers: vec![config_name("ns1.example.net")],
+        // Matches the strict named-compilezone flags of oracle.rs.
+        strict: true,
     };
     let options = RenderOptions {
         soa: SoaFields {
@@ -532,6 +534,8 @@ fn no_accepted_string_breaks_the_file_layout() {
     let defaults = ZoneDefaults {
         default_ttl: 3600,
         nameservers: vec![config_name("ns1.example.net")],
+        // Matches the strict named-compilezone flags of oracle.rs.
+        strict: true,
     };
     let options = RenderOptions {
         soa: SoaFields {

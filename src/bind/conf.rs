@@ -80,14 +80,29 @@ pub fn fleet_include_file(zones: &[Stanza], options: &str, fleet: Option<&Fleet>
     .unwrap_or_else(|e| unreachable!("include template failed: {e}"))
 }
 
-/// A `named.conf` for `named-checkconf -z` over a batch: `named`'s own
-/// checks for a primary zone, every one that `named-checkzone -k fail -m
-/// fail -M fail -S fail -n fail` would make fatal made fatal here too.
-pub fn check_conf(directory: &Path, zones: &[Stanza]) -> String {
+/// The options of [`check_conf`] that decide a verdict, as `named` 9.18
+/// defaults them for a primary zone (ARM, "Boolean Options" and
+/// `check-names`). They are written out although `named-checkconf -z`
+/// applies the same defaults, so the batch verdict cannot drift from
+/// `named`'s if either's defaults change.
+pub(crate) const NAMED_DEFAULTS: &str = "\tcheck-names primary fail;\n\tcheck-mx warn;\n\
+     \tcheck-mx-cname warn;\n\tcheck-srv-cname warn;\n\tcheck-integrity yes;\n\
+     \tcheck-dup-records warn;\n\tcheck-wildcard yes;\n\tcheck-sibling yes;\n";
+
+/// `[validate] strict`: what `named-checkzone`'s strict flags make fatal
+/// (`-m fail -M fail -S fail`), fatal here too.
+pub(crate) const STRICT: &str = "\tcheck-names primary fail;\n\tcheck-mx fail;\n\
+     \tcheck-mx-cname fail;\n\tcheck-srv-cname fail;\n\tcheck-integrity yes;\n\
+     \tcheck-dup-records warn;\n\tcheck-wildcard yes;\n\tcheck-sibling yes;\n";
+
+/// A `named.conf` for `named-checkconf -z` over a batch: the checks `named`
+/// makes when it loads a primary zone with its default options, or the
+/// stricter ones of `[validate] strict`.
+pub fn check_conf(directory: &Path, zones: &[Stanza], strict: bool) -> String {
     let mut s = format!(
-        "options {{\n\tdirectory \"{}\";\n\tcheck-names primary fail;\n\tcheck-mx fail;\n\
-         \tcheck-mx-cname fail;\n\tcheck-srv-cname fail;\n\tcheck-integrity yes;\n}};\n",
-        quote_escape(&directory.to_string_lossy())
+        "options {{\n\tdirectory \"{}\";\n{}}};\n",
+        quote_escape(&directory.to_string_lossy()),
+        if strict { STRICT } else { NAMED_DEFAULTS }
     );
     s.push_str(&include_file(zones, ""));
     s
@@ -122,6 +137,31 @@ zone \"b.test\" {\n\ttype primary;\n\tfile \"/z/b.test.zone\";\n\tallow-transfer
         assert_eq!(text, want);
         let bare = include_file(&zones[..1], "");
         assert!(bare.ends_with("file \"/z/b.test.zone\";\n};\n"), "{bare}");
+    }
+
+    #[test]
+    fn check_conf_states_named_defaults_or_strict() {
+        let zones = [Stanza {
+            domain: "a.test".into(),
+            file: "/z/a.test.zone".into(),
+        }];
+        let plain = check_conf(Path::new("/z"), &zones, false);
+        for option in [
+            "check-names primary fail;",
+            "check-mx warn;",
+            "check-mx-cname warn;",
+        ] {
+            assert!(plain.contains(option), "{option}: {plain}");
+        }
+        let strict = check_conf(Path::new("/z"), &zones, true);
+        for option in [
+            "check-mx fail;",
+            "check-mx-cname fail;",
+            "check-srv-cname fail;",
+        ] {
+            assert!(strict.contains(option), "{option}: {strict}");
+        }
+        assert!(plain.contains("zone \"a.test\""), "{plain}");
     }
 
     #[test]

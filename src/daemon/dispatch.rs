@@ -72,12 +72,19 @@ pub fn run_once(deployer: &mut Deployer, spool: &Spool, now: Now) -> Result<Stat
     stats.more = names.len() > MAX_PASS_FILES;
     let mut items = Vec::new();
     let mut groups = Vec::new();
+    // Bytes read in this pass: a backlog of large files is worked off in
+    // passes of at most `spool.max_pass_bytes`, so memory stays bounded.
+    let mut bytes_read = 0u64;
     for name in names.into_iter().take(MAX_PASS_FILES) {
-        if stats.events >= MAX_PASS_EVENTS {
+        // Decoding a large backlog is work too: the watchdog is fed here.
+        crate::progress::beat();
+        if stats.events >= MAX_PASS_EVENTS || bytes_read >= spool.max_pass_bytes() {
             stats.more = true;
             break;
         }
-        match spool.read_entry(name) {
+        let entry = spool.read_entry(name);
+        bytes_read += entry.size();
+        match entry {
             Entry::Refused { name, reason } => {
                 stats.events += 1;
                 tracing::warn!(file = ?name, reason = ?reason, "refused spool entry");
@@ -193,22 +200,12 @@ fn zone_events(
     stats: &mut Stats,
 ) -> Result<(), DispatchError> {
     let events: Vec<&Event> = items.iter().map(|i| &i.event).collect();
-    let by_zone = state::group_by_zone(&events);
-    let mut fates: Vec<Option<Fate>> = vec![None; items.len()];
-    let mut changes = Vec::new();
-    for (uuid, positions) in &by_zone {
+    let batch = state::fold_batch(&events, |uuid| {
         crate::progress::beat();
-        let memory = deployer.memory(uuid);
-        let list: Vec<&Event> = positions.iter().map(|p| events[*p]).collect();
-        let (zone_fates, folded) = state::fold(&memory, &list);
-        for (p, fate) in positions.iter().zip(zone_fates) {
-            fates[*p] = Some(fate);
-        }
-        if let Some(c) = state::wanted(uuid, folded) {
-            changes.push(c);
-        }
-    }
-    let report = deployer.apply(changes, Options::default(), now)?;
+        deployer.memory(uuid)
+    });
+    let fates = batch.fates;
+    let report = deployer.apply(batch.changes, Options::default(), now)?;
     count(&report, stats);
     for (item, fate) in items.iter_mut().zip(fates) {
         item.fate = fate;

@@ -39,7 +39,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// the exit code.
 pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let spool = match Spool::open(&config.paths.spool, config.max_event_bytes) {
-        Ok(s) => s,
+        Ok(s) => s.with_limits(config.spool_limits),
         Err(e) => {
             tracing::error!(path = %config.paths.spool.display(), error = %e, "cannot open the spool");
             return EXIT_FAILURE;
@@ -49,6 +49,16 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         Ok(0) => {}
         Ok(n) => tracing::info!(files = n, "removed temporary files of dead writers"),
         Err(e) => tracing::warn!(error = %e, "cannot clean spool/tmp"),
+    }
+    let l = config.spool_limits;
+    match spool.prune_failed(
+        std::time::SystemTime::now(),
+        l.failed_keep,
+        l.failed_max_age,
+    ) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "pruned spool/failed"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune spool/failed"),
     }
     let mut deployer = match Deployer::open(config.clone()) {
         Ok(d) => d,
@@ -111,9 +121,13 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let mut retry_at: Option<Instant> = None;
     let mut any_failed = false;
     let mut more = false;
+    let mut resync = crate::pull::Resync::new(&config.api);
     loop {
         crate::progress::beat();
         let due = retry_at.is_none_or(|t| Instant::now() >= t);
+        if !once {
+            resync.poll(&mut deployer);
+        }
         if due {
             match dispatch::run_once(&mut deployer, &spool, now()) {
                 Ok(stats) => {
@@ -178,6 +192,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         let mut wait = Duration::from_secs_f64(deployer.config.rescan_seconds);
         if let Some(t) = retry_at {
             wait = wait.min(t.saturating_duration_since(Instant::now()));
+        }
+        if let Some(t) = resync.wait() {
+            wait = wait.min(t);
         }
         let mut stop = false;
         idle.store(true, std::sync::atomic::Ordering::Relaxed);

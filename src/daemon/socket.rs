@@ -9,6 +9,15 @@
 //! streaming thousands of events is not held to one fsync, or even one
 //! file, each.
 //! Peers are checked by `SO_PEERCRED` against the configured uids and gids.
+//! With `socket.group` the socket file belongs to that group and, when its
+//! mode does not let others write it, the kernel lets only root, the agent
+//! and members of the group connect (by their real groups, supplementary
+//! ones too, which `SO_PEERCRED` does not show): then every peer that
+//! connects is allowed.
+//! At most `socket.max_connections` are served at once (each costs two
+//! threads and up to `spool.max_event_bytes` of line buffer); one more is
+//! answered `busy` and closed by the accepting thread itself, without a
+//! thread of its own.
 
 use super::Wake;
 use crate::config::SocketConfig;
@@ -20,6 +29,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
@@ -42,13 +53,19 @@ pub fn start(
         return Ok(());
     };
     remove_stale(path)?;
+    // Until the chown and chmod below, the socket has the umask's mode
+    // (0027 under the unit): nobody else can connect to it yet.
     let listener = UnixListener::bind(path)?;
+    if let Some(group) = &config.group {
+        give_to_group(path, group)?;
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.mode))?;
     let (tx, rx) = mpsc::channel::<Line>();
     thread::Builder::new()
         .name("socket-commit".into())
         .spawn(move || committer(&spool, &rx, &wake))?;
     let allowed = config.clone();
+    let open = Arc::new(AtomicUsize::new(0));
     thread::Builder::new()
         .name("socket-accept".into())
         .spawn(move || {
@@ -56,17 +73,91 @@ pub fn start(
                 let Ok(stream) = stream else { continue };
                 if let Err(reason) = check_peer(&stream, &allowed) {
                     tracing::warn!(%reason, "socket connection refused");
-                    let e = ApiError::new("forbidden", None, reason);
-                    let _ = writeln!(&stream, "{}", answer_err(&e));
+                    refuse(&stream, &ApiError::new("forbidden", None, reason));
                     continue;
                 }
+                let Some(slot) = Slot::take(&open, allowed.max_connections) else {
+                    tracing::warn!(
+                        max_connections = allowed.max_connections,
+                        "socket connection refused: too many at once"
+                    );
+                    let detail = format!(
+                        "{} connections are open (socket.max_connections); try again later",
+                        allowed.max_connections
+                    );
+                    refuse(&stream, &ApiError::new("busy", None, detail));
+                    continue;
+                };
                 let tx = tx.clone();
                 let _ = thread::Builder::new()
                     .name("socket-conn".into())
-                    .spawn(move || connection(stream, &tx, max_bytes));
+                    .spawn(move || {
+                        let _slot = slot;
+                        connection(stream, &tx, max_bytes);
+                    });
             }
         })?;
     Ok(())
+}
+
+/// One of `socket.max_connections`, given back when dropped.
+struct Slot {
+    open: Arc<AtomicUsize>,
+}
+
+impl Slot {
+    /// A slot if fewer than `max` are taken.
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot {
+            open: Arc::clone(open),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers a connection that is not served with one error line and closes
+/// it. Non-blocking, so a peer that does not read cannot stall the
+/// accepting thread.
+fn refuse(stream: &UnixStream, e: &ApiError) {
+    let _ = stream.set_nonblocking(true);
+    let _ = writeln!(&*stream, "{}", answer_err(e));
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Gives the socket file to `group`, which the agent must be a member of.
+fn give_to_group(path: &Path, group: &str) -> io::Result<()> {
+    let gid = nix::unistd::Group::from_name(group)
+        .map_err(io::Error::from)?
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "socket.group `{}` does not exist",
+                    crate::logtext::Escaped(group)
+                ),
+            )
+        })?
+        .gid;
+    nix::unistd::chown(path, None, Some(gid)).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "cannot give {} to socket.group `{}` (the agent must be a member of it, \
+                 e.g. SupplementaryGroups= in the unit): {e}",
+                path.display(),
+                crate::logtext::Escaped(group)
+            ),
+        )
+    })
 }
 
 /// Removes a socket left by an earlier run; refuses to remove anything else.
@@ -91,14 +182,24 @@ fn check_peer(stream: &UnixStream, config: &SocketConfig) -> Result<(), String> 
         || uid == me
         || config.allowed_uids.contains(&uid)
         || config.allowed_gids.contains(&gid)
+        || group_is_the_gate(config)
     {
         Ok(())
     } else {
         Err(format!(
-            "peer pid {} uid {uid} gid {gid} is not in socket.allowed_uids or socket.allowed_gids",
+            "peer pid {} uid {uid} gid {gid} is not in socket.allowed_uids or socket.allowed_gids \
+             (or socket.group with a mode that gives others no write)",
             cred.pid()
         ))
     }
+}
+
+/// Whether the kernel already checked the peer: the socket belongs to
+/// `socket.group` and its mode does not let others write it (`connect`
+/// needs write permission), so only root, the agent and members of the
+/// group could connect.
+fn group_is_the_gate(config: &SocketConfig) -> bool {
+    config.group.is_some() && config.mode & 0o002 == 0
 }
 
 fn answer_err(e: &ApiError) -> String {
@@ -216,5 +317,28 @@ fn committer(spool: &Spool, rx: &Receiver<Line>, wake: &Sender<Wake>) {
         if !good.is_empty() {
             let _ = wake.send(Wake::Spool);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_group_is_the_gate_only_when_others_are_shut_out() {
+        let config = |group: Option<&str>, mode| SocketConfig {
+            path: None,
+            mode,
+            allowed_uids: Vec::new(),
+            allowed_gids: Vec::new(),
+            max_connections: 1,
+            group: group.map(str::to_owned),
+        };
+        assert!(group_is_the_gate(&config(Some("zoneagent-submit"), 0o660)));
+        assert!(group_is_the_gate(&config(Some("zoneagent-submit"), 0o600)));
+        assert!(group_is_the_gate(&config(Some("zoneagent-submit"), 0o664)));
+        assert!(!group_is_the_gate(&config(Some("zoneagent-submit"), 0o666)));
+        assert!(!group_is_the_gate(&config(Some("zoneagent-submit"), 0o662)));
+        assert!(!group_is_the_gate(&config(None, 0o660)));
     }
 }

@@ -321,8 +321,11 @@ fn to_name(text: &str, flavour: Flavour) -> Result<Name, String> {
             u32::from(c)
         ));
     }
-    let ascii = if text.is_ascii() && !text.contains("xn--") && !text.contains("XN--") {
-        text.to_ascii_lowercase()
+    // The ACE prefix is case-insensitive (RFC 5890 §2.3.2.1): `Xn--` and
+    // `xN--` are A-labels too, and must be decoded and checked like `xn--`.
+    let lower = text.to_ascii_lowercase();
+    let ascii = if text.is_ascii() && !has_a_label(&lower) {
+        lower
     } else {
         // UTS #46 with no ASCII deny list: `_` and `*` pass through and our
         // own label rules below decide about them.
@@ -340,6 +343,11 @@ fn to_name(text: &str, flavour: Flavour) -> Result<Name, String> {
         check_label(label, i == 0, flavour)?;
     }
     Ok(Name::new(ascii))
+}
+
+/// Whether a lower-case name has a label with the ACE prefix `xn--`.
+fn has_a_label(lower: &str) -> bool {
+    lower.split('.').any(|l| l.starts_with("xn--"))
 }
 
 fn check_label(label: &str, leftmost: bool, flavour: Flavour) -> Result<(), String> {
@@ -428,6 +436,35 @@ mod tests {
         let long = vec!["a".repeat(63); 4].join(".");
         assert_eq!(long.len(), 255);
         assert!(parse_domain(&long).is_err());
+    }
+
+    /// An A-label is an A-label whatever the case of its `xn--` prefix
+    /// (RFC 5890 §2.3.2.1: the prefix is case-insensitive). `Xn--ab-g4t`
+    /// decodes to `a` U+202E RIGHT-TO-LEFT OVERRIDE `b`, and `Xn--zz` is
+    /// not Punycode of anything; both were taken as plain ASCII.
+    #[test]
+    fn a_labels_are_checked_in_any_case() {
+        let z = zone();
+        for prefix in ["xn--", "XN--", "Xn--", "xN--"] {
+            // U+202E, then ZWJ, ZWSP, soft hyphen, word joiner, BOM, ALM.
+            for label in [
+                "ab-g4t", "zz", "ab-m1t", "ab-g1t", "ab-5da", "ab-q8t", "ab-ot3n", "ab-esd",
+            ] {
+                let domain = format!("{prefix}{label}.test");
+                assert!(parse_domain(&domain).is_err(), "{domain} should fail");
+                assert!(
+                    parse_owner(&format!("{prefix}{label}"), &z).is_err(),
+                    "{domain}"
+                );
+                assert!(parse_target(&domain, &z, false).is_err(), "{domain}");
+            }
+            let good = format!("{prefix}bcher-kva.example");
+            assert_eq!(
+                parse_domain(&good).unwrap().as_str(),
+                "xn--bcher-kva.example",
+                "{good}"
+            );
+        }
     }
 
     #[test]

@@ -24,9 +24,9 @@ use zoneagent::validate::ValidatedZone;
 /// canonical form.
 pub const COMPILEZONE: &str = "named-compilezone";
 
-/// The same strictness as `zoneagent::bind::checkzone::STRICT_FLAGS` (what
-/// `named` enforces for a primary zone), spelled out again so that a change
-/// there cannot loosen this test.
+/// The same strictness as `zoneagent::bind::checkzone::STRICT_FLAGS` (the
+/// `[validate] strict` check, which the round trip validates with), spelled
+/// out again so that a change there cannot loosen this test.
 const ARGS: [&str; 20] = [
     "-f", "text", "-F", "text", "-s", "full", "-i", "local", "-k", "fail", "-m", "fail", "-M",
     "fail", "-S", "fail", "-n", "fail", "-o", "-",

@@ -979,6 +979,9 @@ fn build(
         defaults: ZoneDefaults {
             default_ttl,
             nameservers: ns,
+            // The round trip loads with the strict named-compilezone flags
+            // (oracle.rs), so it validates with the matching strict rules.
+            strict: true,
         },
         options: RenderOptions { soa, default_ttl },
         serial,

@@ -32,13 +32,15 @@ impl Env {
         let q = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("json");
         let text = format!(
             "[paths]\nspool = {spool}\nstate = {state}\nzones = {zones}\ninclude = {include}\n\
-             [bind]\nrndc = {rndc}\nserver = \"127.0.0.1:{port}\"\nconfirm_timeout = 10\n{extra}",
+             [bind]\nrndc = {rndc}\nserver = \"127.0.0.1:{port}\"\nconfirm_timeout = 10\n\
+             named_conf = {named_conf}\n{extra}",
             spool = q(&root.join("spool")),
             state = q(&root.join("state")),
             zones = q(&root.join("zones")),
             include = q(&include),
             rndc = serde_json::to_string(&rndc).expect("json"),
             port = named.port(),
+            named_conf = q(&named.dir().join("named.conf")),
         );
         fs::write(&config, text).expect("write config");
         Env {

@@ -488,9 +488,11 @@ pub fn hidden_files(dir: &Path, allowed: &[&str]) -> Vec<String> {
 /// the agent judges it (the exact `loaded serial` line and `OK`).
 pub fn strict_check(domain: &str, file: &Path, serial: u32) -> Result<(), String> {
     let name = parse_domain(domain)?;
-    let argv = checkzone::argv(Path::new("named-checkzone"), &name, file);
+    let argv = checkzone::argv(Path::new("named-checkzone"), &name, file, true);
     let output = zoneagent::exec::run(&argv).map_err(|e| e.to_string())?;
-    checkzone::interpret(&name, serial, output).map_err(|e| e.to_string())
+    checkzone::interpret(&name, serial, output)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// The zones an include file lists: domain → file.
