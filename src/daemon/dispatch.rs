@@ -236,8 +236,11 @@ fn sync_event(
     // Fleet mode: a sync that would remove too many zones at once is
     // refused into failed/ with the share named; replaying it past the
     // guard (`import --allow-mass-delete` of the same zones) is the
-    // operator's call.
-    if let Err(e) = deployer.check_removals(&changes, false) {
+    // operator's call. A pull's own sync (`pull-…`) was checked by the
+    // pull against the same share, or let through by its
+    // `--allow-mass-delete`.
+    let pulled = item.event.id.starts_with(crate::pull::SYNC_ID_PREFIX);
+    if let Err(e) = deployer.check_removals(&changes, pulled) {
         tracing::error!(error = %e, "sync refused");
         item.fate = Some(Fate::Failed(vec![e]));
         return Ok(());
