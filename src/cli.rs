@@ -6,9 +6,7 @@
 use crate::config::{self, Config};
 use crate::decide::Wanted;
 use crate::deploy::{Deployer, Options};
-use crate::error::{
-    ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_HELD, EXIT_INVALID_INPUT, EXIT_OK, EXIT_REFUSED,
-};
+use crate::error::{ApiError, EXIT_CONFIG, EXIT_FAILURE, EXIT_HELD, EXIT_INVALID_INPUT, EXIT_OK};
 use crate::model::name;
 use crate::model::zone::{self, Zone};
 use crate::render;
@@ -24,11 +22,11 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0   success
   1   failure at run time (a tool, the disk, a zone BIND refused)
-  2   invalid input (zone, dump or event)
+  2   invalid input (zone, dump or event); also a pull or an import that
+      would remove more than the allowed share of the zones (see
+      --allow-mass-delete): nothing was changed
   3   a zone is held: named would refuse it, its last good version stays
       served and everything else was deployed
-  4   refused: the import would remove more than catalog.max_removal_share
-      of the zones (see --allow-mass-delete); nothing was changed
   78  invalid configuration";
 
 /// Compiles DNS-hosting API zones into BIND9 zone files and deploys them.
@@ -386,7 +384,7 @@ fn import_cmd(
         // A dry run changes nothing: it shows what the import would do.
         if !dry_run {
             print_problems("error", &[e], json);
-            return EXIT_REFUSED;
+            return EXIT_INVALID_INPUT;
         }
         print_problems("warning", &[e], json);
     }

@@ -17,9 +17,6 @@ pub const EXIT_INVALID_INPUT: i32 = 2;
 /// Some zone is held: its desired state is one `named` would refuse, so
 /// its last good version stays served (everything else was deployed).
 pub const EXIT_HELD: i32 = 3;
-/// A change was refused as a whole: in fleet mode, it would remove more
-/// than `catalog.max_removal_share` of the zones at once.
-pub const EXIT_REFUSED: i32 = 4;
 /// The configuration was invalid: retrying cannot help (systemd's
 /// `RestartPreventExitStatus=` names this code).
 pub const EXIT_CONFIG: i32 = 78;
