@@ -195,6 +195,7 @@ def main() -> int:
                 f"zones = {toml_str(work / 'zones')}",
                 f"include = {toml_str(primary.include)}",
                 "[zone]", f"nameservers = {json.dumps(NAMESERVERS)}",
+                f"max_records = {max(10_000, args.big_records + 10)}",
                 "[soa]", "refresh = 60", "retry = 10",
                 "[spool]", "max_event_bytes = 268435456",
                 "[bind]", f"rndc = {json.dumps(primary.rndc)}",
