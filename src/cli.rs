@@ -22,7 +22,9 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0   success
   1   failure at run time (a tool, the disk, a zone BIND refused)
-  2   invalid input (zone, dump or event)
+  2   invalid input (zone, dump or event); also a pull or an import that
+      would remove more than the allowed share of the zones (see
+      --allow-mass-delete): nothing was changed
   3   a zone is held: named would refuse it, its last good version stays
       served and everything else was deployed
   78  invalid configuration";
@@ -63,6 +65,10 @@ pub enum Command {
         /// Print problems as JSON objects in the API's error shape.
         #[arg(long)]
         json: bool,
+        /// Fleet mode: let the dump remove more than
+        /// `catalog.max_removal_share` of the zones at once.
+        #[arg(long)]
+        allow_mass_delete: bool,
         /// The dump, or `-` for standard input.
         dump: PathBuf,
     },
@@ -162,6 +168,9 @@ pub enum Command {
         #[command(subcommand)]
         command: DnssecCommand,
     },
+    /// Fleet mode: the catalog zone secondaries follow.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +204,26 @@ pub enum DnssecCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Prints the configuration a secondary needs to follow this primary
+    /// (the key, the options and the catalog zone), ready to paste.
+    SecondaryConf {
+        /// Where the secondary transfers from: this primary's address as
+        /// the secondary reaches it, with the port when it is not 53.
+        #[arg(long, value_name = "ADDR[:PORT]")]
+        primary: String,
+        /// Where the secondary keeps the member zones (under /var/lib/bind
+        /// or /var/cache/bind on Debian, for AppArmor).
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "/var/lib/bind/zoneagent-catalog"
+        )]
+        zone_directory: String,
+    },
+}
+
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let config = match load_config(cli.config.as_deref()) {
@@ -214,14 +243,19 @@ pub fn run(cli: Cli) -> i32 {
         Command::Import {
             dry_run,
             json,
+            allow_mass_delete,
             dump,
-        } => import_cmd(config, dry_run, json, &dump),
+        } => import_cmd(config, dry_run, json, allow_mass_delete, &dump),
         Command::Rebuild {
             zones,
             dry_run,
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
         Command::Status { json } => status_cmd(&config, json),
+        Command::Catalog(CatalogCommand::SecondaryConf {
+            primary,
+            zone_directory,
+        }) => secondary_conf_cmd(&config, &primary, &zone_directory),
         Command::Pull {
             url,
             token_file,
@@ -356,7 +390,13 @@ fn progress_bar() -> crate::deploy::ProgressFn {
     })
 }
 
-fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
+fn import_cmd(
+    config: Config,
+    dry_run: bool,
+    json: bool,
+    allow_mass_delete: bool,
+    path: &Path,
+) -> i32 {
     let text = match read_or_report(path) {
         Ok(t) => t,
         Err(code) => return code,
@@ -397,6 +437,14 @@ fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
     );
     for (uuid, domain, errors) in &malformed {
         print_zone_problems("error", uuid, domain, errors, json);
+    }
+    if let Err(e) = deployer.check_removals(&changes, allow_mass_delete) {
+        // A dry run changes nothing: it shows what the import would do.
+        if !dry_run {
+            print_problems("error", &[e], json);
+            return EXIT_INVALID_INPUT;
+        }
+        print_problems("warning", &[e], json);
     }
     let options = Options {
         force: false,
@@ -683,13 +731,23 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
         .collect();
     let held = rows.iter().filter(|r| r.state == "held").count();
     let waiting = rows.iter().filter(|r| r.pending_reload).count();
+    // Fleet mode: the catalog the secondaries follow.
+    let catalog = config
+        .catalog
+        .as_ref()
+        .and_then(|_| crate::deploy::read_catalog_state(&config.paths.state));
     let mut out = std::io::stdout().lock();
     if json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "zones": rows,
             "pending": waiting,
             "held": held,
         });
+        if let Some(c) = &catalog {
+            doc["catalog"] = serde_json::json!({
+                "zone": c.zone, "serial": c.serial, "members": c.members,
+            });
+        }
         let _ = writeln!(out, "{doc}");
     } else {
         let _ = writeln!(
@@ -722,6 +780,13 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
             "{} zone(s), {held} held, {waiting} waiting for named",
             rows.len()
         );
+        if let Some(c) = &catalog {
+            let _ = writeln!(
+                out,
+                "catalog {} serial {}, {} member zone(s)",
+                c.zone, c.serial, c.members
+            );
+        }
     }
     EXIT_OK
 }
@@ -823,4 +888,42 @@ struct ReadError {
     path: PathBuf,
     #[source]
     source: std::io::Error,
+}
+
+/// `catalog secondary-conf`: the secondary's configuration on stdout.
+fn secondary_conf_cmd(config: &Config, primary: &str, zone_directory: &str) -> i32 {
+    let Some(cat) = &config.catalog else {
+        eprintln!("error: fleet mode is off: set [catalog] in the configuration first");
+        return EXIT_CONFIG;
+    };
+    let parsed = primary.parse::<std::net::SocketAddr>().or_else(|_| {
+        primary
+            .parse::<std::net::IpAddr>()
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+    });
+    let Ok(primary) = parsed else {
+        eprintln!("error: --primary `{primary}` is not an address like 192.0.2.1 or 192.0.2.1:53");
+        return EXIT_INVALID_INPUT;
+    };
+    if zone_directory.contains(['"', '\\', '\n']) || !zone_directory.starts_with('/') {
+        eprintln!(
+            "error: --zone-directory must be an absolute path without `\"`, `\\` or newlines"
+        );
+        return EXIT_INVALID_INPUT;
+    }
+    let key = match crate::deploy::read_key(cat) {
+        Ok(k) => k,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_CONFIG;
+        }
+    };
+    let text = crate::catalog::secondary_conf(&crate::catalog::SecondaryConf {
+        catalog: &cat.zone,
+        primary,
+        key: &key,
+        zone_directory,
+    });
+    print!("{text}");
+    EXIT_OK
 }

@@ -72,6 +72,19 @@ pub struct RawConfig {
     pub api: RawApi,
     #[serde(default)]
     pub dnssec: RawDnssec,
+    /// Fleet mode: the catalog zone secondaries follow (absent: off).
+    #[serde(default)]
+    pub catalog: Option<RawCatalog>,
+}
+
+/// `[catalog]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    pub zone: Option<String>,
+    pub secondaries: Option<Vec<String>>,
+    pub tsig_key_file: Option<PathBuf>,
+    pub max_removal_share: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,6 +329,21 @@ pub struct ApiConfig {
     pub ca_file: Option<PathBuf>,
 }
 
+/// Fleet mode: the catalog zone (RFC 9432) the agent writes and the
+/// secondaries that follow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogConfig {
+    /// The catalog zone's name.
+    pub zone: Name,
+    /// NOTIFY targets, allowed to transfer with the key.
+    pub secondaries: Vec<std::net::SocketAddr>,
+    /// The transfer key, as `tsig-keygen` writes it.
+    pub tsig_key_file: PathBuf,
+    /// The largest share of the zones one `sync` or `import` may remove
+    /// without `--allow-mass-delete`.
+    pub max_removal_share: f64,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -336,6 +364,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// `None`: no zone is signed.
     pub dnssec: Option<DnssecConfig>,
+    /// Fleet mode; `None`: the agent serves only its own `named`.
+    pub catalog: Option<CatalogConfig>,
 }
 
 /// Default nameservers: the platform's own.
@@ -612,6 +642,62 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)? as usize,
         api,
         dnssec,
+        catalog: raw.catalog.map(catalog_key).transpose()?,
+    })
+}
+/// A secondary: `address[:port]` (port 53 by default), IPv6 in brackets
+/// when a port is given.
+fn secondary_key(s: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    let err = || {
+        key_err(
+            "catalog.secondaries",
+            format!("`{s}` is not an address like \"192.0.2.53\" or \"192.0.2.53:53\""),
+        )
+    };
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| err())
+}
+
+fn catalog_key(raw: RawCatalog) -> Result<CatalogConfig, ConfigError> {
+    let zone = raw
+        .zone
+        .ok_or_else(|| key_err("catalog.zone", "must name the catalog zone"))?;
+    let zone = host_key("catalog.zone", &zone)?;
+    let secondaries = raw
+        .secondaries
+        .unwrap_or_default()
+        .iter()
+        .map(|s| secondary_key(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tsig_key_file = raw.tsig_key_file.ok_or_else(|| {
+        key_err(
+            "catalog.tsig_key_file",
+            "must name the transfer key file (tsig-keygen writes one)",
+        )
+    })?;
+    let text = tsig_key_file.to_string_lossy();
+    if text.contains(['"', '\\', '\n']) || !tsig_key_file.is_absolute() {
+        return Err(key_err(
+            "catalog.tsig_key_file",
+            "must be an absolute path without `\"`, `\\` or newlines (named.conf quotes it)",
+        ));
+    }
+    let max_removal_share = raw.max_removal_share.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&max_removal_share) {
+        return Err(key_err(
+            "catalog.max_removal_share",
+            "must be between 0 and 1",
+        ));
+    }
+    Ok(CatalogConfig {
+        zone,
+        secondaries,
+        tsig_key_file,
+        max_removal_share,
     })
 }
 
@@ -732,6 +818,7 @@ mod tests {
         assert_eq!(c.zone.nameservers.len(), 2);
         assert_eq!(c.serial, SerialPolicy::Date);
         assert_eq!(c.bind.rndc, ["rndc"]);
+        assert_eq!(c.catalog, None);
         assert!(!c.zone.strict);
         assert_eq!(c.spool_limits, SpoolLimits::default());
         assert_eq!(c.socket.max_connections, DEFAULT_MAX_CONNECTIONS);
@@ -816,6 +903,22 @@ mod tests {
     }
 
     #[test]
+    fn catalog_section() {
+        let c = parse(
+            "[catalog]\nzone = \"catalog.zoneagent.invalid\"\n\
+             secondaries = [\"192.0.2.53\", \"127.0.0.1:5301\", \"[::1]:53\"]\n\
+             tsig_key_file = \"/etc/bind/zoneagent-transfer.key\"\n",
+        )
+        .unwrap();
+        let cat = c.catalog.unwrap();
+        assert_eq!(cat.zone.as_str(), "catalog.zoneagent.invalid");
+        assert_eq!(cat.secondaries[0].to_string(), "192.0.2.53:53");
+        assert_eq!(cat.secondaries[1].port(), 5301);
+        assert_eq!(cat.secondaries[2].to_string(), "[::1]:53");
+        assert!((cat.max_removal_share - 0.5).abs() < f64::EPSILON);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("[soa]\nrefresh = -1", "soa.refresh"),
@@ -859,6 +962,16 @@ mod tests {
             (
                 "[dnssec]\npolicy = \"default\"\nonly = [\"bad name\"]",
                 "dnssec.only",
+            ),
+            ("[catalog]\ntsig_key_file = \"/k\"", "catalog.zone"),
+            ("[catalog]\nzone = \"cat.invalid\"", "catalog.tsig_key_file"),
+            (
+                "[catalog]\nzone = \"c.invalid\"\ntsig_key_file = \"/k\"\nsecondaries = [\"x\"]",
+                "catalog.secondaries",
+            ),
+            (
+                "[catalog]\nzone = \"c.invalid\"\ntsig_key_file = \"/k\"\nmax_removal_share = 2.0",
+                "catalog.max_removal_share",
             ),
         ] {
             let err = parse(text).unwrap_err().to_string();

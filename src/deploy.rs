@@ -12,13 +12,17 @@
 //! serials are served. A held zone keeps its served file; its desired
 //! state and the reasons are saved with it. When `named` cannot be
 //! reached, everything stays installed and the zones are marked pending;
-//! [`Deployer::retry_pending`] finishes the job later.
+//! [`Deployer::retry_pending`] finishes the job later. In fleet mode the
+//! catalog zone follows the set of served zones ([`fleet`]): written once
+//! per batch that changed the set, and reloaded after the batch's zones
+//! are confirmed.
 
 use crate::bind::{conf, named_conf, rndc};
 use crate::check::{self, CheckError};
 use crate::config::Config;
 use crate::decide::{self, Commit, Disk, Held, Removal, Wanted, Warned, Write, Zones};
 use crate::dnssec;
+use crate::error::ApiError;
 use crate::exec;
 use crate::fsutil;
 use crate::model::name::{self, Name};
@@ -32,6 +36,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+mod fleet;
+pub use fleet::{CatalogState, FleetError, read_key, read_state as read_catalog_state};
 
 /// How to run a batch.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,6 +80,8 @@ pub struct Report {
     pub pending: Vec<String>,
     /// Why `named` could not be told, when it could not.
     pub reload_error: Option<String>,
+    /// The catalog zone, when this batch wrote it (fleet mode).
+    pub catalog: Option<Written>,
 }
 
 /// Failures that stop a whole batch: nothing the batch was about is lost,
@@ -89,6 +98,8 @@ pub enum DeployError {
     },
     #[error(transparent)]
     Check(#[from] CheckError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DeployError + '_ {
@@ -122,6 +133,8 @@ pub struct Deployer {
     /// Whether the include file was compared with the state since open
     /// (or since the config changed).
     include_checked: bool,
+    /// Fleet mode: the transfer key and the catalog's state.
+    fleet: Option<fleet::Fleet>,
 }
 
 impl std::fmt::Debug for Deployer {
@@ -209,6 +222,7 @@ impl Deployer {
         }
         clean_leftovers(&config.paths.zones);
         let zones = Zones::new(records, archived_serials(&config.paths.zones));
+        let fleet = fleet::Fleet::open_for(&config, &zones)?;
         let pending = pending
             .into_iter()
             .filter(|d| zones.served_by(d).is_some())
@@ -223,8 +237,10 @@ impl Deployer {
             disk_read: RefCell::new(HashSet::new()),
             include_checked: false,
             dirty,
+            fleet,
         };
         deployer.read_named_conf();
+        deployer.reserve_catalog();
         Ok(deployer)
     }
 
@@ -248,9 +264,32 @@ impl Deployer {
         self.zones.held_count()
     }
 
-    /// Domains installed but not confirmed served.
+    /// Domains installed but not confirmed served (the catalog's too).
     pub fn pending(&self) -> Vec<String> {
-        self.pending.iter().cloned().collect()
+        self.pending
+            .iter()
+            .cloned()
+            .chain(self.catalog_pending())
+            .collect()
+    }
+
+    /// Fleet mode's guard against emptying the fleet by accident: whether
+    /// `changes` may remove the zones they remove (see
+    /// [`crate::catalog::removal_allowed`]). Always allowed outside fleet
+    /// mode and with `allow` (`--allow-mass-delete`).
+    pub fn check_removals(&self, changes: &[Wanted], allow: bool) -> Result<(), ApiError> {
+        let Some(cat) = self.config.catalog.as_ref().filter(|_| !allow) else {
+            return Ok(());
+        };
+        let records = self.records();
+        let removed = changes
+            .iter()
+            .filter(|w| w.zone.is_none())
+            .filter(|w| records.get(&w.uuid).is_some_and(|r| r.zone.is_some()))
+            .map(|w| w.uuid.as_str())
+            .collect::<HashSet<_>>()
+            .len();
+        crate::catalog::removal_allowed(self.zone_count(), removed, cat.max_removal_share)
     }
 
     /// Each domain installed but not confirmed served, with the serial it
@@ -294,6 +333,16 @@ impl Deployer {
         }
     }
 
+    /// The catalog's name is no customer's: a zone of that name is held.
+    fn reserve_catalog(&mut self) {
+        if let Some(cat) = &self.config.catalog {
+            self.reserved.insert(
+                cat.zone.as_str().to_owned(),
+                "the catalog zone of zoneagent's [catalog]".to_owned(),
+            );
+        }
+    }
+
     /// Writes again the zones of an interrupted install (see
     /// [`Store::mark_installing`]); a no-op when there are none.
     pub fn recover(&mut self, now: Now) -> Result<Report, DeployError> {
@@ -333,10 +382,20 @@ impl Deployer {
 
     /// Replaces the configuration (SIGHUP); the include file is compared
     /// again at the next batch, since per-zone options may have changed.
-    pub fn set_config(&mut self, config: Config) {
+    pub fn set_config(&mut self, mut config: Config) {
+        if config.catalog != self.config.catalog {
+            match fleet::Fleet::open_for(&config, &self.zones) {
+                Ok(f) => self.fleet = f,
+                Err(e) => {
+                    tracing::error!(error = %e, "the new [catalog] cannot be used; keeping the old one");
+                    config.catalog.clone_from(&self.config.catalog);
+                }
+            }
+        }
         self.config = config;
         self.include_checked = false;
         self.read_named_conf();
+        self.reserve_catalog();
     }
 
     /// Path of a domain's zone file.
@@ -397,7 +456,7 @@ impl Deployer {
         let mut commit = decision.settle(self.records(), &refused, &verdict.warnings);
         dnssec::mark_signers(&mut commit.records, self.config.dnssec.as_ref());
         self.progress(Step::Install, 0, commit.install.len() as u64);
-        let (mut report, reload) = self.carry_out(commit)?;
+        let (mut report, reload) = self.carry_out(commit, now)?;
         let saved_at = Instant::now();
         self.reload(&reload, &mut report);
         if !report.written.is_empty() || !report.deleted.is_empty() {
@@ -515,7 +574,7 @@ impl Deployer {
 
     /// Carries out a settled decision: files, records, include. Returns
     /// the report so far; the reload comes after.
-    fn carry_out(&mut self, commit: Commit) -> Result<(Report, Reload), DeployError> {
+    fn carry_out(&mut self, commit: Commit, now: Now) -> Result<(Report, Reload), DeployError> {
         // From here until the records are saved, a crash leaves files and
         // records out of step: say so durably first.
         let touched: Vec<&str> = commit
@@ -582,6 +641,9 @@ impl Deployer {
                 self.store.mark_installing(&rest)?;
             }
         }
+        // Fleet mode: the catalog follows the set of zones, before the
+        // include (which names its file) is written.
+        self.update_catalog(absorbed.set_changed, now, &mut report)?;
         // The include only changes with the set of zones (or at the first
         // batch, which makes sure it matches the records).
         let include_changed = if absorbed.set_changed || !self.include_checked {
@@ -665,6 +727,15 @@ impl Deployer {
                 fs::rename(&from, &to).map_err(io_err(Path::new(&to)))?;
             }
         }
+        // named's journal of the file (ixfr-from-differences, fleet mode)
+        // belongs to the file that left: a zone that takes the domain later
+        // starts without it.
+        let _ = fs::remove_file(
+            self.config
+                .paths
+                .zones
+                .join(format!("{}.zone.jnl", leaving.domain)),
+        );
         fsutil::sync_dir(&dir).map_err(io_err(&dir))?;
         Ok(())
     }
@@ -686,7 +757,8 @@ impl Deployer {
                 ),
             })
             .collect();
-        let text = conf::include_file(&stanzas, &self.config.zone_options);
+        let fleet = self.fleet_include();
+        let text = conf::fleet_include_file(&stanzas, &self.config.zone_options, fleet.as_ref());
         let path = &self.config.paths.include;
         if fs::read_to_string(path).is_ok_and(|old| old == text) {
             return Ok(false);
@@ -701,6 +773,12 @@ impl Deployer {
     /// pending by an earlier batch get both a reconfig and a reload, since
     /// it is not known which of the two they missed.
     fn reload(&mut self, reload: &Reload, report: &mut Report) {
+        self.reload_zones(reload, report);
+        self.reload_catalog(report);
+    }
+
+    /// [`Self::reload`] for the zones of the batch and those pending.
+    fn reload_zones(&mut self, reload: &Reload, report: &mut Report) {
         let mut known: Vec<Name> = reload.known.clone();
         let mut reconfig = reload.reconfig;
         let this_batch: HashSet<&str> = reload

@@ -7,6 +7,7 @@
 
 pub mod adopt;
 pub mod bind;
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -20,16 +20,52 @@ pub struct Stanza {
     pub extra: String,
 }
 
+/// Fleet mode's part of the include file: the transfer key, the catalog
+/// zone, and the replication settings of every member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    /// The key file (`tsig-keygen` output), included as it is.
+    pub key_file: String,
+    pub key_name: String,
+    /// The secondaries, each `ADDR port P key "NAME"`: NOTIFYs are signed.
+    pub also_notify: Vec<String>,
+    /// The catalog zone's own stanza.
+    pub catalog: Stanza,
+}
+
 #[derive(Template)]
 #[template(path = "zones.conf.txt")]
 struct Include<'a> {
     zones: &'a [Stanza],
     options: &'a str,
+    fleet: Option<&'a Fleet>,
 }
 
 /// The include file for `zones`, sorted by domain so equal sets give equal
 /// bytes. `options` (from config) goes inside every stanza.
 pub fn include_file(zones: &[Stanza], options: &str) -> String {
+    fleet_include_file(zones, options, None)
+}
+
+/// [`include_file`] with fleet mode's key, catalog zone and replication
+/// settings: `notify explicit` and `also-notify` the secondaries on the
+/// catalog and every member, `allow-transfer` with the key only,
+/// `notify-delay 0` everywhere (BIND's 5 s default holds back the NOTIFY
+/// of a second change within 5 s; the agent already coalesces a burst
+/// into one reload) and `ixfr-from-differences yes` everywhere (a
+/// reloaded file then goes out as an IXFR of its changes; for the catalog,
+/// one added zone is one record, not the whole list).
+pub fn fleet_include_file(zones: &[Stanza], options: &str, fleet: Option<&Fleet>) -> String {
+    let fleet = fleet.map(|f| Fleet {
+        key_file: quote_escape(&f.key_file),
+        key_name: f.key_name.clone(),
+        also_notify: f.also_notify.clone(),
+        catalog: Stanza {
+            domain: f.catalog.domain.clone(),
+            file: quote_escape(&f.catalog.file),
+            extra: f.catalog.extra.clone(),
+        },
+    });
     let mut zones = zones.to_vec();
     zones.sort();
     let quoted: Vec<Stanza> = zones
@@ -43,6 +79,7 @@ pub fn include_file(zones: &[Stanza], options: &str) -> String {
     Include {
         zones: &quoted,
         options: options.trim(),
+        fleet: fleet.as_ref(),
     }
     .render()
     .unwrap_or_else(|e| unreachable!("include template failed: {e}"))
@@ -133,5 +170,42 @@ zone \"b.test\" {\n\ttype primary;\n\tfile \"/z/b.test.zone\";\n\tallow-transfer
             assert!(strict.contains(option), "{option}: {strict}");
         }
         assert!(plain.contains("zone \"a.test\""), "{plain}");
+    }
+
+    #[test]
+    fn fleet_settings_in_every_stanza() {
+        let zones = [Stanza {
+            domain: "a.test".into(),
+            file: "/z/a.test.zone".into(),
+            extra: String::new(),
+        }];
+        let fleet = Fleet {
+            key_file: "/etc/bind/xfer.key".into(),
+            key_name: "xfer".into(),
+            also_notify: vec![
+                "192.0.2.53 port 53 key \"xfer\"".into(),
+                "192.0.2.54 port 5300 key \"xfer\"".into(),
+            ],
+            catalog: Stanza {
+                domain: "cat.invalid".into(),
+                file: "/z/cat.invalid.zone".into(),
+                extra: String::new(),
+            },
+        };
+        let text = fleet_include_file(&zones, "", Some(&fleet));
+        let notify = "\talso-notify { 192.0.2.53 port 53 key \"xfer\"; 192.0.2.54 port 5300 key \"xfer\"; };\n";
+        let want = format!(
+            "include \"/etc/bind/xfer.key\";\n\
+zone \"cat.invalid\" {{\n\ttype primary;\n\tfile \"/z/cat.invalid.zone\";\n\tnotify explicit;\n\
+\tnotify-delay 0;\n{notify}\tallow-transfer {{ key \"xfer\"; }};\n\tixfr-from-differences yes;\n}};\n\
+zone \"a.test\" {{\n\ttype primary;\n\tfile \"/z/a.test.zone\";\n\tnotify explicit;\n\tnotify-delay 0;\n{notify}\
+\tallow-transfer {{ key \"xfer\"; }};\n\tixfr-from-differences yes;\n}};\n"
+        );
+        assert!(text.ends_with(&want), "{text}");
+        // Without fleet mode, the include is what it always was.
+        assert_eq!(
+            fleet_include_file(&zones, "", None),
+            include_file(&zones, "")
+        );
     }
 }

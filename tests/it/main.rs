@@ -20,6 +20,7 @@ mod disk;
 mod dnssec;
 mod docs;
 mod e2e;
+mod fleet;
 mod fuzz_regressions;
 mod hostile_corpus;
 mod hostile_daemon;

@@ -30,7 +30,14 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_owned();
         let include = root.join("named.conf.zoneagent");
-        let named = PrivateNamed::start_with(&root.join("named"), &include, named_extra);
+        let named = PrivateNamed::start_with(
+            &root.join("named"),
+            &include,
+            &super::named::Extra {
+                top: named_extra.to_owned(),
+                ..super::named::Extra::default()
+            },
+        );
         let rndc: Vec<String> = named.rndc_argv();
         let config = root.join("zoneagent.toml");
         // A JSON string is a valid TOML basic string.

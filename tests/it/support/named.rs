@@ -67,12 +67,13 @@ impl PrivateNamed {
     /// Panics, with `named`'s log tail, if it does not come up within
     /// [`START_TIMEOUT`]; panics with an install hint if BIND is missing.
     pub fn start(dir: &Path, include: &Path) -> PrivateNamed {
-        PrivateNamed::start_with(dir, include, "")
+        PrivateNamed::start_with(dir, include, &Extra::default())
     }
 
-    /// Like [`PrivateNamed::start`], with `extra` (e.g. a `dnssec-policy`
-    /// statement) added to `named.conf` before the include.
-    pub fn start_with(dir: &Path, include: &Path, extra: &str) -> PrivateNamed {
+    /// [`Self::start`] with configuration of the test's own: `extra.options`
+    /// goes inside the `options` block, `extra.top` at the top level (e.g.
+    /// a secondary's key, `catalog-zones` and catalog zone).
+    pub fn start_with(dir: &Path, include: &Path, extra: &Extra) -> PrivateNamed {
         let named_bin = find_tool("named", "bind9");
         let rndc_bin = find_tool("rndc", "bind9-utils");
         let keygen_bin = find_tool("tsig-keygen", "bind9-utils");
@@ -303,7 +304,8 @@ impl PrivateNamed {
         self.dir.join("named.log")
     }
 
-    fn dig(&self, args: &[&str]) -> Output {
+    /// Runs `dig @127.0.0.1 -p PORT +norec +time=1 +tries=1 ARGS…`.
+    pub fn dig(&self, args: &[&str]) -> Output {
         let server = format!("@{LOOPBACK}");
         let port = self.port.to_string();
         let mut cmd = Command::new(&self.dig_bin);
@@ -368,7 +370,18 @@ impl Drop for PrivateNamed {
     }
 }
 
-fn named_conf(dir: &Path, include: &Path, port: u16, control_port: u16, extra: &str) -> String {
+/// Configuration a test adds to a private `named`'s own.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// Statements inside `options { … };`.
+    pub options: String,
+    /// Statements at the top level.
+    pub top: String,
+}
+
+fn named_conf(dir: &Path, include: &Path, port: u16, control_port: u16, extra: &Extra) -> String {
+    let extra_options = &extra.options;
+    let extra_top = &extra.top;
     let d = |name: &str| quote(&dir.join(name));
     let dir_q = quote(dir);
     let include_q = quote(include);
@@ -396,7 +409,10 @@ options {{
     notify no;
     automatic-interface-scan no;
     interface-interval 0;
+{extra_options}
 }};
+
+{extra_top}
 
 controls {{
     inet {LOOPBACK} port {control_port} allow {{ {LOOPBACK}; }} keys {{ "{KEY_NAME}"; }};
@@ -412,7 +428,6 @@ logging {{
     }};
     category default {{ private_log; }};
 }};
-{extra}
 include {include_q};
 "#
     )
@@ -452,7 +467,7 @@ fn parse_rcode(dig_stdout: &str) -> Option<&str> {
 
 /// `name` from PATH, or from the sbin directories a non-root PATH on Debian
 /// lacks (`named`, `rndc` and `tsig-keygen` live in /usr/sbin).
-fn find_tool(name: &str, package: &str) -> PathBuf {
+pub fn find_tool(name: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
