@@ -293,3 +293,65 @@ fn secondaries_follow_the_primary_through_the_catalog() {
     gone(&[&s1, &s2], "d.fleet.test");
     follows(&env, &[&s1, &s2], "a.fleet.test");
 }
+
+/// A signed zone (named's own signer on the primary) reaches a secondary
+/// signed, and `delv` with the DS `zoneagent dnssec ds` prints validates an
+/// answer from the secondary.
+#[test]
+fn a_secondary_serves_the_signed_zone_and_it_validates() {
+    let env = Env::new("[soa]\nrefresh = 60\nretry = 4\n");
+    let keys = env.root.join("keys");
+    fs::create_dir_all(&keys).unwrap();
+    let base = format!(
+        "{}[dnssec]\npolicy = \"default\"\nkey_directory = {}\n",
+        fs::read_to_string(&env.config).unwrap(),
+        serde_json::to_string(&keys.to_string_lossy()).unwrap()
+    );
+    let key_file: PathBuf = env.root.join("transfer.key");
+    keygen(&key_file);
+    write_catalog_config(&env, &base, &key_file, &[]);
+    let s1 = start_secondary(&env, 1);
+    write_catalog_config(&env, &base, &key_file, &[s1.named.port()]);
+    let out = import(
+        &env,
+        &[zone(
+            "zs",
+            "signed.fleet.test",
+            &[("A", "www", "192.0.2.80")],
+        )],
+        &[],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    // The keys are published once named has signed the zone.
+    assert!(
+        eventually(30, || env
+            .run(&["dnssec", "ds", "signed.fleet.test"])
+            .status
+            .success()),
+        "named never served keys\n{}",
+        env.named.log_tail(30)
+    );
+    follows(&env, &[&s1], "signed.fleet.test");
+    let signed = |named: &PrivateNamed| {
+        named
+            .dig_text(&["+dnssec", "+noall", "+answer", "www.signed.fleet.test", "A"])
+            .lines()
+            .any(|l| {
+                let t: Vec<&str> = l.split_whitespace().collect();
+                t.windows(2).any(|w| w == ["RRSIG", "A"])
+            })
+    };
+    assert!(
+        eventually(30, || signed(&s1.named)),
+        "the secondary serves no RRSIG for www\n{}",
+        s1.named.log_tail(30)
+    );
+    let anchor = env.run(&["dnssec", "ds", "--trust-anchor", "signed.fleet.test"]);
+    assert!(anchor.status.success(), "{}", show(&anchor));
+    let anchors = env.root.join("anchors.conf");
+    fs::write(&anchors, &anchor.stdout).unwrap();
+    let delv = s1
+        .named
+        .delv(&anchors, "signed.fleet.test", "www.signed.fleet.test", "A");
+    assert!(delv.contains("; fully validated"), "{delv}");
+}
