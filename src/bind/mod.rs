@@ -4,6 +4,7 @@
 
 pub mod checkzone;
 pub mod conf;
+pub mod control;
 pub mod named_conf;
 pub mod query;
 pub mod rndc;

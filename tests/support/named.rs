@@ -358,6 +358,9 @@ options {{
     recursion no;
     dnssec-validation no;
     notify no;
+    // `rndc addzone`/`delzone` (the agent's `bind.add_zones`); added zones
+    // are kept in `_default.nzd` in the directory.
+    allow-new-zones yes;
     automatic-interface-scan no;
     interface-interval 0;
 }};
