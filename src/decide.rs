@@ -519,6 +519,9 @@ pub struct Zones {
     served: HashMap<String, String>,
     held: BTreeSet<String>,
     floors: HashMap<String, u32>,
+    /// How many records have a desired zone (not deleted): kept here so a
+    /// status line after each pass does not count every record.
+    desired: usize,
 }
 
 /// How a commit changed what `named` has.
@@ -552,12 +555,19 @@ impl Zones {
                 *e = serial::max(*e, a.serial);
             }
         }
+        let desired = records.values().filter(|r| r.zone.is_some()).count();
         Zones {
             records,
             served,
             held,
             floors,
+            desired,
         }
+    }
+
+    /// How many zones are desired (not deleted).
+    pub fn desired_count(&self) -> usize {
+        self.desired
     }
 
     /// Every zone's record, by uuid (deleted zones' too).
@@ -648,7 +658,12 @@ impl Zones {
             } else {
                 self.held.remove(&uuid);
             }
-            self.records.insert(uuid, record);
+            let now_desired = record.zone.is_some();
+            let was_desired = self
+                .records
+                .insert(uuid, record)
+                .is_some_and(|r| r.zone.is_some());
+            self.desired = self.desired + usize::from(now_desired) - usize::from(was_desired);
         }
         out
     }

@@ -323,6 +323,21 @@ impl Store {
         self.read_list("pending.json")
     }
 
+    /// Records, durably, the domains `named` has through `rndc addzone`
+    /// (kept in its own new-zone database, so never in the include file).
+    pub fn save_added(&self, domains: &[&str]) -> Result<(), StoreError> {
+        if domains.is_empty() {
+            self.remove_list("added.json")
+        } else {
+            self.write_list("added.json", domains)
+        }
+    }
+
+    /// The domains `named` has through `rndc addzone`.
+    pub fn load_added(&self) -> Result<Vec<String>, StoreError> {
+        self.read_list("added.json")
+    }
+
     /// Records, durably, the domains whose files are about to be replaced or
     /// archived. Until [`Store::clear_installing`], a crash leaves the
     /// state and those files possibly out of step, and they are written
