@@ -283,6 +283,11 @@ pub fn decide(
                     leaving: &leaving,
                 };
                 decide_zone(&ctx, &mut owner, &uuid, zone, &events, record, &mut out);
+                // An unchanged zone whose record is as it was is not saved
+                // again: a no-op rebuild writes nothing.
+                if before.is_some() && out.records.get(&uuid) == before {
+                    out.records.remove(&uuid);
+                }
             }
         }
     }
