@@ -844,7 +844,8 @@ impl Deployer {
         self.pending.retain(|d| !confirmed.contains(d));
         report.pending = self.pending.iter().cloned().collect();
         // A lost confirmation only costs one more reload later.
-        if let Err(e) = self.save_pending() {
+        let pending: Vec<&str> = self.pending.iter().map(String::as_str).collect();
+        if let Err(e) = self.store.save_pending_confirmed(&pending) {
             tracing::warn!(error = %e, "could not record confirmed reloads");
         }
         if report.reload_error.is_none() && !report.pending.is_empty() {
