@@ -30,3 +30,7 @@ cargo test --locked -- --skip sigkill_storm --skip named_outage --skip hostile_ 
 # The proof tests on their own, printing their figures (kills survived,
 # events checked, bad inputs tried, fuzz inputs replayed).
 cargo test --locked --test crash --test hostile_daemon --test hostile_corpus --test fuzz_regressions -- --nocapture
+# The system benchmark's quick mode (100 zones, private named): it prints
+# its table, every figure beside named's own from the same run.
+cargo build --release --locked
+python3 benches/system/run.py --quick --no-build
