@@ -590,6 +590,11 @@ impl Zones {
         self.served.keys().map(String::as_str)
     }
 
+    /// How many domains are served.
+    pub fn served_count(&self) -> usize {
+        self.served.len()
+    }
+
     /// How many zones are held.
     pub fn held_count(&self) -> usize {
         self.held.len()

@@ -664,27 +664,36 @@ impl Deployer {
         let path = self.config.paths.include.clone();
         let options = self.config.zone_options.clone();
         let signature = format!("{}\n{}", self.config.paths.zones.display(), options);
-        let (old, old_signature) = match self.teller.listed.take() {
-            Some(known) => known,
+        let (mut listed, old_signature, first) = match self.teller.listed.take() {
+            Some((listed, signature)) => (listed, signature, false),
             None => (
                 fs::read_to_string(&path)
                     .map(|t| conf::listed_domains(&t))
                     .unwrap_or_default(),
                 String::new(),
+                true,
             ),
         };
-        let mut listed = BTreeSet::new();
-        let mut fresh = Vec::new();
-        for domain in self.zones.served_domains() {
-            if self.teller.added.contains(domain) {
-                continue;
-            }
-            if old.contains(domain) {
-                listed.insert(domain.to_owned());
-            } else {
-                fresh.push(domain.to_owned());
-            }
-        }
+        let added = &self.teller.added;
+        let homeless = |d: &str| !listed.contains(d) && !added.contains(d);
+        // Served domains with neither home. After the first look at the
+        // include, every served domain has one, and a domain comes to be
+        // served only by an install of this batch (so it is pending): no
+        // scan of every zone.
+        let fresh: Vec<String> = if first {
+            self.zones
+                .served_domains()
+                .filter(|d| homeless(d))
+                .map(str::to_owned)
+                .collect()
+        } else {
+            self.pending
+                .iter()
+                .filter(|d| self.zones.served_by(d).is_some() && homeless(d))
+                .cloned()
+                .collect()
+        };
+        let mut grew = signature != old_signature;
         let add = self.config.bind.add_zones && !self.teller.addzone_refused;
         if add && fresh.len() <= MAX_ADDZONE {
             if !fresh.is_empty() {
@@ -693,24 +702,34 @@ impl Deployer {
                 self.teller.added.extend(fresh);
                 self.save_added()?;
             }
-        } else {
+        } else if !fresh.is_empty() {
             listed.extend(fresh);
+            grew = true;
         }
-        // What named has that nothing serves now: zones the include stops
-        // listing, and added ones whose zone left.
-        self.teller
-            .to_delete
-            .extend(old.difference(&listed).cloned());
-        let unserved: Vec<String> = self
-            .teller
-            .added
-            .iter()
-            .filter(|d| self.zones.served_by(d).is_none())
-            .cloned()
-            .collect();
-        self.teller.to_delete.extend(unserved);
-        let grew = signature != old_signature || listed.iter().any(|d| !old.contains(d));
-        if listed == old && signature == old_signature {
+        // Both homes together hold more than is served only when zones
+        // left: then (and only then) look for them.
+        let mut shrank = false;
+        if listed.len() + self.teller.added.len() > self.zones.served_count() {
+            let gone: Vec<String> = listed
+                .iter()
+                .filter(|d| self.zones.served_by(d).is_none())
+                .cloned()
+                .collect();
+            for d in &gone {
+                listed.remove(d);
+            }
+            shrank = !gone.is_empty();
+            self.teller.to_delete.extend(gone);
+            let unserved: Vec<String> = self
+                .teller
+                .added
+                .iter()
+                .filter(|d| self.zones.served_by(d).is_none())
+                .cloned()
+                .collect();
+            self.teller.to_delete.extend(unserved);
+        }
+        if !grew && !shrank && !first {
             self.teller.listed = Some((listed, signature));
             return Ok(false);
         }
