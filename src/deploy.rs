@@ -888,7 +888,7 @@ impl Deployer {
         let mut known = known.to_vec();
         let mut added_changed = false;
         for zone in adds {
-            if reconfig || self.teller.addzone_refused {
+            if self.teller.addzone_refused {
                 break;
             }
             let file = self.zone_file(zone.as_str()).to_string_lossy().into_owned();

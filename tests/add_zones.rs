@@ -172,3 +172,43 @@ fn without_allow_new_zones_new_zones_go_through_the_include() {
     assert_eq!(include_lists(&env), set(&["new1.test"]));
     assert!(added(&env).is_empty());
 }
+
+#[test]
+fn zones_added_and_listed_while_named_is_down_are_all_served_once_it_is_back() {
+    let mut env = Env::new("control = \"rndc\"\nadd_zones = true\n");
+    env.named.stop();
+    // 70 zones go through the include, one through addzone: both wait.
+    let bulk: Vec<Value> = (0..70)
+        .map(|i| {
+            zone(
+                &format!("bulk-{i}"),
+                &format!("bulk{i}.test"),
+                &[("A", "@", "192.0.2.1")],
+            )
+        })
+        .collect();
+    let out = env.import(&Value::Array(bulk));
+    assert!(!out.status.success(), "{}", show(&out));
+    let s = zoneagent::spool::Spool::open(&env.spool(), 1 << 20).unwrap();
+    s.submit(
+        json!({"id": "c1", "type": "zone.created",
+               "zone": {"uuid": "n1", "domain": "new1.test", "created_at": "2026-01-01T00:00:00Z"}})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let out = env.run(&["run", "--once"]);
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(added(&env), set(&["new1.test"]));
+
+    // named is back: one pass reconfigures for the include's zones and
+    // adds the other.
+    env.named.restart();
+    let out = env.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let mut everything: BTreeSet<String> = (0..70).map(|i| format!("bulk{i}.test")).collect();
+    everything.insert("new1.test".to_owned());
+    assert_eq!(served(&env, &everything), everything);
+    env.named.restart();
+    assert_eq!(served(&env, &everything), everything);
+}
