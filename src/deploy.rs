@@ -680,20 +680,30 @@ impl Deployer {
         // include, every served domain has one, and a domain comes to be
         // served only by an install of this batch (so it is pending): no
         // scan of every zone.
-        let fresh: Vec<String> = if first {
+        let fresh: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|d| self.zones.served_by(d).is_some() && homeless(d))
+            .cloned()
+            .collect();
+        // At the first look, a served domain the include does not list and
+        // that is not pending has lost its home (the include was replaced):
+        // named may have it from its configuration, so only the include and
+        // a reconfig are safe for it, never addzone.
+        let lost: Vec<String> = if first {
             self.zones
                 .served_domains()
-                .filter(|d| homeless(d))
+                .filter(|d| homeless(d) && !self.pending.contains(*d))
                 .map(str::to_owned)
                 .collect()
         } else {
-            self.pending
-                .iter()
-                .filter(|d| self.zones.served_by(d).is_some() && homeless(d))
-                .cloned()
-                .collect()
+            Vec::new()
         };
         let mut grew = signature != old_signature;
+        if !lost.is_empty() {
+            listed.extend(lost);
+            grew = true;
+        }
         let add = self.config.bind.add_zones && !self.teller.addzone_refused;
         if add && fresh.len() <= MAX_ADDZONE {
             if !fresh.is_empty() {
