@@ -177,6 +177,7 @@ options {
     recursion no;
     dnssec-validation no;
     notify no;
+    allow-new-zones yes;
     automatic-interface-scan no;
     interface-interval 0;
 };

@@ -174,6 +174,16 @@ pub struct RawBind {
     /// named's own configuration (default `/etc/bind/named.conf`), which
     /// must include `paths.include`.
     pub named_conf: Option<PathBuf>,
+    /// Talk to `named`'s control channel directly instead of running
+    /// `rndc`: `"127.0.0.1:953"`, or `"rndc"` to take the address and key
+    /// from the `rndc` argv (`-s`, `-p`, `-k`, `-c`) as `rndc` would.
+    pub control: Option<String>,
+    /// The key file for `control` (default: the one the `rndc` argv
+    /// names, else `rndc`'s own default).
+    pub control_key_file: Option<PathBuf>,
+    /// New zones through `rndc addzone`, deleted ones through `delzone`,
+    /// instead of the include and a reconfig (needs `allow-new-zones yes;`).
+    pub add_zones: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -239,6 +249,10 @@ pub struct BindConfig {
     pub tool_timeout: std::time::Duration,
     /// named's own configuration file.
     pub named_conf: PathBuf,
+    /// How to reach `named`'s control channel without `rndc`, if at all.
+    pub control: Control,
+    /// New and deleted zones through `addzone`/`delzone`.
+    pub add_zones: bool,
 }
 
 /// Signing by `named`'s own signer (`[dnssec]`).
@@ -251,6 +265,22 @@ pub struct DnssecConfig {
     pub only: BTreeSet<String>,
     /// A-label domains never selected.
     pub except: BTreeSet<String>,
+}
+
+/// How control commands reach `named`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Control {
+    /// Run the `rndc` program for each command.
+    #[default]
+    Rndc,
+    /// The agent's own client, at the address and with the key the `rndc`
+    /// argv names (`control_key_file` overrides the key).
+    FromRndc { key_file: Option<PathBuf> },
+    /// The agent's own client at this address.
+    At {
+        addr: std::net::SocketAddr,
+        key_file: Option<PathBuf>,
+    },
 }
 
 /// The Unix socket source.
@@ -532,6 +562,30 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             .bind
             .named_conf
             .unwrap_or_else(|| PathBuf::from("/etc/bind/named.conf")),
+        control: match raw.bind.control.as_deref() {
+            None => {
+                if raw.bind.control_key_file.is_some() {
+                    return Err(key_err(
+                        "bind.control_key_file",
+                        "needs bind.control (\"127.0.0.1:953\" or \"rndc\")",
+                    ));
+                }
+                Control::Rndc
+            }
+            Some("rndc") => Control::FromRndc {
+                key_file: raw.bind.control_key_file,
+            },
+            Some(s) => Control::At {
+                addr: s.parse().map_err(|_| {
+                    key_err(
+                        "bind.control",
+                        format!("`{s}` is not \"rndc\" or an address:port like \"127.0.0.1:953\""),
+                    )
+                })?,
+                key_file: raw.bind.control_key_file,
+            },
+        },
+        add_zones: raw.bind.add_zones.unwrap_or(false),
     };
     for (key, path) in [
         ("paths.zones", &paths.zones),
@@ -834,6 +888,34 @@ mod tests {
         assert_eq!(c.bind.tool_timeout, std::time::Duration::from_mins(1));
         assert_eq!(c.bind.named_conf, PathBuf::from("/etc/bind/named.conf"));
         assert_eq!(c.dnssec, None);
+    }
+
+    #[test]
+    fn control_keys() {
+        assert_eq!(parse("").unwrap().bind.control, Control::Rndc);
+        let c = parse(
+            "[bind]\ncontrol = \"127.0.0.1:953\"\ncontrol_key_file = \"/k\"\nadd_zones = true",
+        )
+        .unwrap();
+        assert_eq!(
+            c.bind.control,
+            Control::At {
+                addr: "127.0.0.1:953".parse().unwrap(),
+                key_file: Some(PathBuf::from("/k"))
+            }
+        );
+        assert!(c.bind.add_zones);
+        assert_eq!(
+            parse("[bind]\ncontrol = \"rndc\"").unwrap().bind.control,
+            Control::FromRndc { key_file: None }
+        );
+        for bad in [
+            "[bind]\ncontrol = \"localhost\"",
+            "[bind]\ncontrol_key_file = \"/k\"",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("bind.control"), "{err}");
+        }
     }
 
     #[test]

@@ -544,6 +544,9 @@ pub struct Zones {
     served: HashMap<String, String>,
     held: BTreeSet<String>,
     floors: HashMap<String, u32>,
+    /// How many records have a desired zone (not deleted): kept here so a
+    /// status line after each pass does not count every record.
+    desired: usize,
 }
 
 /// How a commit changed what `named` has.
@@ -577,12 +580,19 @@ impl Zones {
                 *e = serial::max(*e, a.serial);
             }
         }
+        let desired = records.values().filter(|r| r.zone.is_some()).count();
         Zones {
             records,
             served,
             held,
             floors,
+            desired,
         }
+    }
+
+    /// How many zones are desired (not deleted).
+    pub fn desired_count(&self) -> usize {
+        self.desired
     }
 
     /// Every zone's record, by uuid (deleted zones' too).
@@ -598,6 +608,11 @@ impl Zones {
     /// Every served domain.
     pub fn served_domains(&self) -> impl Iterator<Item = &str> {
         self.served.keys().map(String::as_str)
+    }
+
+    /// How many domains are served.
+    pub fn served_count(&self) -> usize {
+        self.served.len()
     }
 
     /// How many zones are held.
@@ -701,7 +716,12 @@ impl Zones {
             } else {
                 self.held.remove(&uuid);
             }
-            self.records.insert(uuid, record);
+            let now_desired = record.zone.is_some();
+            let was_desired = self
+                .records
+                .insert(uuid, record)
+                .is_some_and(|r| r.zone.is_some());
+            self.desired = self.desired + usize::from(now_desired) - usize::from(was_desired);
         }
         out
     }

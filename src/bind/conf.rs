@@ -118,9 +118,56 @@ pub(crate) fn quote_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// The configuration `rndc addzone` takes for one zone: what its stanza
+/// in the include file would say, on one line.
+pub fn addzone_config(file: &str, options: &str) -> String {
+    let options = options.trim();
+    let sep = if options.is_empty() { "" } else { " " };
+    format!(
+        "{{ type primary; file \"{}\";{sep}{options} }};",
+        quote_escape(file)
+    )
+}
+
+/// The domains an include file written by [`include_file`] lists.
+pub fn listed_domains(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("zone \"")?.split_once('"'))
+        .map(|(d, _)| d.to_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_the_domains_of_an_include_and_addzone_says_the_same() {
+        let zones = [
+            Stanza {
+                domain: "b.test".into(),
+                file: "/z/b.test.zone".into(),
+                extra: String::new(),
+            },
+            Stanza {
+                domain: "a.test".into(),
+                file: "/z/a.test.zone".into(),
+                extra: String::new(),
+            },
+        ];
+        let text = include_file(&zones, "allow-transfer { none; };");
+        let listed: Vec<String> = listed_domains(&text).into_iter().collect();
+        assert_eq!(listed, ["a.test", "b.test"]);
+        assert!(listed_domains("").is_empty());
+        assert_eq!(
+            addzone_config("/z/we\"ird.zone", " allow-transfer { none; }; "),
+            "{ type primary; file \"/z/we\\\"ird.zone\"; allow-transfer { none; }; };"
+        );
+        assert_eq!(
+            addzone_config("/z/a.zone", ""),
+            "{ type primary; file \"/z/a.zone\"; };"
+        );
+    }
 
     #[test]
     fn include_is_sorted_and_quoted() {

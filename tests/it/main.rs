@@ -13,7 +13,9 @@ mod support;
 #[allow(dead_code)]
 mod fuzz_oracles;
 
+mod add_zones;
 mod adopt;
+mod control;
 mod crash;
 mod daemon;
 mod disk;

@@ -382,6 +382,14 @@ pub struct Extra {
 fn named_conf(dir: &Path, include: &Path, port: u16, control_port: u16, extra: &Extra) -> String {
     let extra_options = &extra.options;
     let extra_top = &extra.top;
+    // `rndc addzone`/`delzone` (the agent's `bind.add_zones`); added zones
+    // are kept in `_default.nzd` in the directory. Once only: a secondary's
+    // own options (catalog zones) may say it too.
+    let allow_new_zones = if extra_options.contains("allow-new-zones") {
+        ""
+    } else {
+        "allow-new-zones yes;"
+    };
     let d = |name: &str| quote(&dir.join(name));
     let dir_q = quote(dir);
     let include_q = quote(include);
@@ -407,6 +415,7 @@ options {{
     recursion no;
     dnssec-validation no;
     notify no;
+    {allow_new_zones}
     automatic-interface-scan no;
     interface-interval 0;
 {extra_options}
