@@ -117,9 +117,13 @@ fi
 if systemctl is-enabled zoneagent >/dev/null 2>&1; then fail "the unit is enabled"; else ok "unit installed disabled"; fi
 id zoneagent | grep -q '(bind)' && ok "$(id zoneagent)" || fail "user zoneagent is not in group bind"
 getent group zoneagent-submit >/dev/null && ok "group zoneagent-submit" || fail "no group zoneagent-submit"
-for d in /var/spool/zoneagent /var/lib/zoneagent /var/lib/bind/zoneagent; do
+# The owners systemd/zoneagent.tmpfiles.conf gives: producers' group on the
+# spool, the agent's own on its state, named's on the zones.
+for want in /var/spool/zoneagent=zoneagent:zoneagent-submit /var/lib/zoneagent=zoneagent:zoneagent \
+    /var/lib/bind/zoneagent=zoneagent:bind; do
+    d=${want%%=*}
     owner=$(stat -c %U:%G "$d" 2>/dev/null) || owner=missing
-    [[ $owner == zoneagent:bind ]] && ok "$d $owner" || fail "$d is $owner, not zoneagent:bind"
+    [[ $owner == "${want#*=}" ]] && ok "$d $owner" || fail "$d is $owner, not ${want#*=}"
 done
 for f in /usr/share/bash-completion/completions/zoneagent /usr/share/zsh/vendor-completions/_zoneagent \
     /usr/share/fish/vendor_completions.d/zoneagent.fish /etc/zoneagent/zoneagent.toml; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A private BIND `named` on 127.0.0.1 for demos and benchmarks (the Rust
-# tests use tests/support/named.rs, which sets up the same thing).
+# tests use tests/it/support/named.rs, which sets up the same thing).
 #
 #   named-private.sh start DIR [PORT] [CTLPORT] [INCLUDE]
 #   named-private.sh stop DIR
@@ -177,6 +177,7 @@ options {
     recursion no;
     dnssec-validation no;
     notify no;
+    allow-new-zones yes;
     automatic-interface-scan no;
     interface-interval 0;
 };

@@ -26,10 +26,14 @@ cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo build --locked
 scripts/check-systemd.sh target/debug/zoneagent
-cargo test --locked -- --skip sigkill_storm --skip named_outage --skip hostile_ --skip fuzz_corpora
+cargo test --locked -- --skip crash:: --skip hostile_ --skip fuzz_regressions::
 # The proof tests on their own, printing their figures (kills survived,
 # events checked, bad inputs tried, fuzz inputs replayed).
-cargo test --locked --test crash --test hostile_daemon --test hostile_corpus --test fuzz_regressions -- --nocapture
+cargo test --locked --test it -- crash:: hostile_ fuzz_regressions:: --nocapture
+# The system benchmark's quick mode (100 zones, private named): it prints
+# its table, every figure beside named's own from the same run.
+cargo build --release --locked
+python3 benches/system/run.py --quick --no-build
 # The Debian package: build, lintian, dpkg -i, check, purge. Only as root
 # (it installs a package; CI runs as root), with the quick deb-check profile.
 if [ "$(id -u)" -eq 0 ]; then

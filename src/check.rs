@@ -190,6 +190,7 @@ fn check_part(
         .map(|(w, (path, _))| conf::Stanza {
             domain: w.domain().to_owned(),
             file: path.to_string_lossy().into_owned(),
+            extra: String::new(),
         })
         .collect();
     let conf_path = zones_dir.join(format!(".check.{}.{part}.conf", std::process::id()));

@@ -22,7 +22,9 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0   success
   1   failure at run time (a tool, the disk, a zone BIND refused)
-  2   invalid input (zone, dump or event)
+  2   invalid input (zone, dump or event); also a pull or an import that
+      would remove more than the allowed share of the zones (see
+      --allow-mass-delete): nothing was changed
   3   a zone is held: named would refuse it, its last good version stays
       served and everything else was deployed
   78  invalid configuration";
@@ -63,6 +65,10 @@ pub enum Command {
         /// Print problems as JSON objects in the API's error shape.
         #[arg(long)]
         json: bool,
+        /// Fleet mode: let the dump remove more than
+        /// `catalog.max_removal_share` of the zones at once.
+        #[arg(long)]
+        allow_mass_delete: bool,
         /// The dump, or `-` for standard input.
         dump: PathBuf,
     },
@@ -157,6 +163,65 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// DNSSEC: what named's signer serves for a zone.
+    Dnssec {
+        #[command(subcommand)]
+        command: DnssecCommand,
+    },
+    /// Fleet mode: the catalog zone secondaries follow.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnssecCommand {
+    /// Prints the zone's DS records (SHA-256) for the parent, from the
+    /// KSK/CSK named serves; fails while the keys are not published yet.
+    Ds {
+        /// Print a `trust-anchors` clause (for `delv -a` or a validating
+        /// named) instead of DS records.
+        #[arg(long)]
+        trust_anchor: bool,
+        domain: String,
+    },
+    /// Tells named the parent now has the zone's DS (after the registrar
+    /// took it): until then named treats the DS as absent, and a KSK
+    /// rollover or a switch to unsigned removes keys without waiting.
+    Published {
+        /// The KSK/CSK's key tag, when the zone has more than one.
+        #[arg(long)]
+        key: Option<u16>,
+        domain: String,
+    },
+    /// Tells named the parent no longer has the zone's DS (after it was
+    /// removed at the registrar and its TTL has passed): a zone switched
+    /// off then drops its keys.
+    Withdrawn {
+        /// The KSK/CSK's key tag, when the zone has more than one.
+        #[arg(long)]
+        key: Option<u16>,
+        domain: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Prints the configuration a secondary needs to follow this primary
+    /// (the key, the options and the catalog zone), ready to paste.
+    SecondaryConf {
+        /// Where the secondary transfers from: this primary's address as
+        /// the secondary reaches it, with the port when it is not 53.
+        #[arg(long, value_name = "ADDR[:PORT]")]
+        primary: String,
+        /// Where the secondary keeps the member zones (under /var/lib/bind
+        /// or /var/cache/bind on Debian, for AppArmor).
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "/var/lib/bind/zoneagent-catalog"
+        )]
+        zone_directory: String,
+    },
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -178,14 +243,19 @@ pub fn run(cli: Cli) -> i32 {
         Command::Import {
             dry_run,
             json,
+            allow_mass_delete,
             dump,
-        } => import_cmd(config, dry_run, json, &dump),
+        } => import_cmd(config, dry_run, json, allow_mass_delete, &dump),
         Command::Rebuild {
             zones,
             dry_run,
             force,
         } => rebuild_cmd(config, &zones, dry_run, force),
         Command::Status { json } => status_cmd(&config, json),
+        Command::Catalog(CatalogCommand::SecondaryConf {
+            primary,
+            zone_directory,
+        }) => secondary_conf_cmd(&config, &primary, &zone_directory),
         Command::Pull {
             url,
             token_file,
@@ -214,6 +284,19 @@ pub fn run(cli: Cli) -> i32 {
             paths,
         } => crate::adopt::run(&config, json, named_conf.as_deref(), &paths),
         Command::Doctor { json } => crate::doctor::run(&config, json),
+        Command::Dnssec {
+            command:
+                DnssecCommand::Ds {
+                    trust_anchor,
+                    domain,
+                },
+        } => ds_cmd(&config, &domain, trust_anchor),
+        Command::Dnssec {
+            command: DnssecCommand::Published { key, domain },
+        } => checkds_cmd(&config, &domain, key, crate::dnssec::ParentDs::Published),
+        Command::Dnssec {
+            command: DnssecCommand::Withdrawn { key, domain },
+        } => checkds_cmd(&config, &domain, key, crate::dnssec::ParentDs::Withdrawn),
     }
 }
 
@@ -307,7 +390,13 @@ fn progress_bar() -> crate::deploy::ProgressFn {
     })
 }
 
-fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
+fn import_cmd(
+    config: Config,
+    dry_run: bool,
+    json: bool,
+    allow_mass_delete: bool,
+    path: &Path,
+) -> i32 {
     let text = match read_or_report(path) {
         Ok(t) => t,
         Err(code) => return code,
@@ -348,6 +437,14 @@ fn import_cmd(config: Config, dry_run: bool, json: bool, path: &Path) -> i32 {
     );
     for (uuid, domain, errors) in &malformed {
         print_zone_problems("error", uuid, domain, errors, json);
+    }
+    if let Err(e) = deployer.check_removals(&changes, allow_mass_delete) {
+        // A dry run changes nothing: it shows what the import would do.
+        if !dry_run {
+            print_problems("error", &[e], json);
+            return EXIT_INVALID_INPUT;
+        }
+        print_problems("warning", &[e], json);
     }
     let options = Options {
         force: false,
@@ -471,6 +568,114 @@ struct StatusRow<'a> {
     held_by: &'a [String],
     #[serde(skip_serializing_if = "<[ApiError]>::is_empty")]
     warnings: &'a [ApiError],
+    /// Zones `named` signs (or once signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dnssec: Option<crate::dnssec::Status>,
+}
+
+/// How long `status` and `dnssec` wait for `named`'s answer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What `named` serves of a signed zone's keys.
+fn dnssec_status(
+    config: &Config,
+    domain: &str,
+    signer: &crate::store::Signer,
+) -> Option<crate::dnssec::Status> {
+    let zone = name::parse_domain(domain).ok()?;
+    let keys = crate::dnssec::probe::zone_keys(config.bind.server, &zone, PROBE_TIMEOUT).ok();
+    Some(crate::dnssec::status(&zone, &signer.policy, keys.as_ref()))
+}
+
+fn checkds_cmd(
+    config: &Config,
+    domain: &str,
+    key: Option<u16>,
+    ds: crate::dnssec::ParentDs,
+) -> i32 {
+    let zone = match name::parse_domain(domain) {
+        Ok(z) => z,
+        Err(e) => {
+            print_problems("error", &[ApiError::validation("domain", e)], false);
+            return EXIT_INVALID_INPUT;
+        }
+    };
+    let argv = crate::dnssec::checkds_argv(&config.bind.rndc, &zone, key, ds);
+    match crate::exec::run(&argv).and_then(crate::bind::rndc::interpret) {
+        Ok(out) => {
+            let _ = std::io::stdout().write_all(out.stdout.as_bytes());
+            EXIT_OK
+        }
+        Err(e) => {
+            print_error(&e);
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn ds_cmd(config: &Config, domain: &str, trust_anchor: bool) -> i32 {
+    let zone = match name::parse_domain(domain) {
+        Ok(z) => z,
+        Err(e) => {
+            print_problems("error", &[ApiError::validation("domain", e)], false);
+            return EXIT_INVALID_INPUT;
+        }
+    };
+    let store = crate::store::Store::open_read_only(&config.paths.state);
+    let records = match store.load_all() {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FAILURE;
+        }
+    };
+    let signer = records.values().find_map(|r| {
+        let d = r.deployed.as_ref().filter(|d| d.domain == zone.as_str())?;
+        r.zone.as_ref()?;
+        Some((d, r.signer.as_ref()?))
+    });
+    let Some((_, signer)) = signer else {
+        eprintln!(
+            "error: {} is not a zone this agent has named sign",
+            zone.as_str()
+        );
+        return EXIT_INVALID_INPUT;
+    };
+    let keys = match crate::dnssec::probe::zone_keys(config.bind.server, &zone, PROBE_TIMEOUT) {
+        Ok(k) => k,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FAILURE;
+        }
+    };
+    if keys.sep.is_empty() || !keys.signed {
+        eprintln!(
+            "error: named serves no signed KSK/CSK for {} yet (policy {})",
+            zone.as_str(),
+            signer.policy
+        );
+        return EXIT_FAILURE;
+    }
+    match crate::dnssec::state(&signer.policy, Some(&keys)) {
+        crate::dnssec::State::Signing => eprintln!(
+            "warning: {} is still signing: named does not publish its CDS yet; \
+             hand this DS to the parent once `status` says signed",
+            zone.as_str()
+        ),
+        crate::dnssec::State::Unsigning | crate::dnssec::State::Unsigned => eprintln!(
+            "warning: {} is being switched off: the parent should have no DS",
+            zone.as_str()
+        ),
+        crate::dnssec::State::Signed | crate::dnssec::State::Unknown => {}
+    }
+    let ds = crate::dnssec::ds_records(&zone, &keys);
+    let mut out = std::io::stdout().lock();
+    let _ = if trust_anchor {
+        out.write_all(crate::dnssec::trust_anchors(&ds).as_bytes())
+    } else {
+        ds.iter().try_for_each(|d| writeln!(out, "{d}"))
+    };
+    EXIT_OK
 }
 
 fn status_cmd(config: &Config, json: bool) -> i32 {
@@ -516,18 +721,33 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
                 errors: &r.held,
                 held_by: &r.held_by,
                 warnings: &r.warnings,
+                dnssec: r
+                    .signer
+                    .as_ref()
+                    .zip(r.deployed.as_ref())
+                    .and_then(|(s, d)| dnssec_status(config, &d.domain, s)),
             })
         })
         .collect();
     let held = rows.iter().filter(|r| r.state == "held").count();
     let waiting = rows.iter().filter(|r| r.pending_reload).count();
+    // Fleet mode: the catalog the secondaries follow.
+    let catalog = config
+        .catalog
+        .as_ref()
+        .and_then(|_| crate::deploy::read_catalog_state(&config.paths.state));
     let mut out = std::io::stdout().lock();
     if json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "zones": rows,
             "pending": waiting,
             "held": held,
         });
+        if let Some(c) = &catalog {
+            doc["catalog"] = serde_json::json!({
+                "zone": c.zone, "serial": c.serial, "members": c.members,
+            });
+        }
         let _ = writeln!(out, "{doc}");
     } else {
         let _ = writeln!(
@@ -548,12 +768,25 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
             for e in r.errors {
                 let _ = writeln!(out, "    held: {e}");
             }
+            if let Some(d) = &r.dnssec {
+                let _ = writeln!(out, "    dnssec: {} ({})", d.state.as_str(), d.policy);
+                for ds in &d.ds {
+                    let _ = writeln!(out, "    {ds}");
+                }
+            }
         }
         let _ = writeln!(
             out,
             "{} zone(s), {held} held, {waiting} waiting for named",
             rows.len()
         );
+        if let Some(c) = &catalog {
+            let _ = writeln!(
+                out,
+                "catalog {} serial {}, {} member zone(s)",
+                c.zone, c.serial, c.members
+            );
+        }
     }
     EXIT_OK
 }
@@ -655,4 +888,42 @@ struct ReadError {
     path: PathBuf,
     #[source]
     source: std::io::Error,
+}
+
+/// `catalog secondary-conf`: the secondary's configuration on stdout.
+fn secondary_conf_cmd(config: &Config, primary: &str, zone_directory: &str) -> i32 {
+    let Some(cat) = &config.catalog else {
+        eprintln!("error: fleet mode is off: set [catalog] in the configuration first");
+        return EXIT_CONFIG;
+    };
+    let parsed = primary.parse::<std::net::SocketAddr>().or_else(|_| {
+        primary
+            .parse::<std::net::IpAddr>()
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+    });
+    let Ok(primary) = parsed else {
+        eprintln!("error: --primary `{primary}` is not an address like 192.0.2.1 or 192.0.2.1:53");
+        return EXIT_INVALID_INPUT;
+    };
+    if zone_directory.contains(['"', '\\', '\n']) || !zone_directory.starts_with('/') {
+        eprintln!(
+            "error: --zone-directory must be an absolute path without `\"`, `\\` or newlines"
+        );
+        return EXIT_INVALID_INPUT;
+    }
+    let key = match crate::deploy::read_key(cat) {
+        Ok(k) => k,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_CONFIG;
+        }
+    };
+    let text = crate::catalog::secondary_conf(&crate::catalog::SecondaryConf {
+        catalog: &cat.zone,
+        primary,
+        key: &key,
+        zone_directory,
+    });
+    print!("{text}");
+    EXIT_OK
 }

@@ -10,6 +10,7 @@ use crate::model::name::{self, Name};
 use crate::render::{RenderOptions, SoaFields};
 use crate::validate::{MAX_TTL, ZoneDefaults};
 use serde::Deserialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Why a configuration was refused.
@@ -71,6 +72,11 @@ pub struct RawConfig {
     pub api: RawApi,
     #[serde(default)]
     pub metrics: RawMetrics,
+    #[serde(default)]
+    pub dnssec: RawDnssec,
+    /// Fleet mode: the catalog zone secondaries follow (absent: off).
+    #[serde(default)]
+    pub catalog: Option<RawCatalog>,
 }
 
 /// `[metrics]`: the Prometheus endpoint.
@@ -81,6 +87,16 @@ pub struct RawMetrics {
     pub listen: Option<String>,
     /// Allow a `listen` address that is not loopback.
     pub allow_remote: Option<bool>,
+}
+
+/// `[catalog]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    pub zone: Option<String>,
+    pub secondaries: Option<Vec<String>>,
+    pub tsig_key_file: Option<PathBuf>,
+    pub max_removal_share: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +119,21 @@ pub struct RawApi {
     pub retries: Option<u32>,
     pub concurrency: Option<usize>,
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[dnssec]`: signing by `named` itself (see [`crate::dnssec`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnssec {
+    /// The `dnssec-policy` every selected zone is signed with (`default`
+    /// or a policy `named.conf` defines); unset: nothing is signed.
+    pub policy: Option<String>,
+    /// Where `named` keeps the zones' keys; it must be able to write there.
+    pub key_directory: Option<PathBuf>,
+    /// Sign only these domains (default: every zone).
+    pub only: Option<Vec<String>>,
+    /// Never sign these domains.
+    pub except: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +186,16 @@ pub struct RawBind {
     /// named's own configuration (default `/etc/bind/named.conf`), which
     /// must include `paths.include`.
     pub named_conf: Option<PathBuf>,
+    /// Talk to `named`'s control channel directly instead of running
+    /// `rndc`: `"127.0.0.1:953"`, or `"rndc"` to take the address and key
+    /// from the `rndc` argv (`-s`, `-p`, `-k`, `-c`) as `rndc` would.
+    pub control: Option<String>,
+    /// The key file for `control` (default: the one the `rndc` argv
+    /// names, else `rndc`'s own default).
+    pub control_key_file: Option<PathBuf>,
+    /// New zones through `rndc addzone`, deleted ones through `delzone`,
+    /// instead of the include and a reconfig (needs `allow-new-zones yes;`).
+    pub add_zones: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,6 +261,38 @@ pub struct BindConfig {
     pub tool_timeout: std::time::Duration,
     /// named's own configuration file.
     pub named_conf: PathBuf,
+    /// How to reach `named`'s control channel without `rndc`, if at all.
+    pub control: Control,
+    /// New and deleted zones through `addzone`/`delzone`.
+    pub add_zones: bool,
+}
+
+/// Signing by `named`'s own signer (`[dnssec]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnssecConfig {
+    /// The `dnssec-policy` of the selected zones.
+    pub policy: String,
+    pub key_directory: PathBuf,
+    /// A-label domains; empty: every zone is selected.
+    pub only: BTreeSet<String>,
+    /// A-label domains never selected.
+    pub except: BTreeSet<String>,
+}
+
+/// How control commands reach `named`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Control {
+    /// Run the `rndc` program for each command.
+    #[default]
+    Rndc,
+    /// The agent's own client, at the address and with the key the `rndc`
+    /// argv names (`control_key_file` overrides the key).
+    FromRndc { key_file: Option<PathBuf> },
+    /// The agent's own client at this address.
+    At {
+        addr: std::net::SocketAddr,
+        key_file: Option<PathBuf>,
+    },
 }
 
 /// The Unix socket source.
@@ -305,6 +378,21 @@ pub struct MetricsConfig {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// Fleet mode: the catalog zone (RFC 9432) the agent writes and the
+/// secondaries that follow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogConfig {
+    /// The catalog zone's name.
+    pub zone: Name,
+    /// NOTIFY targets, allowed to transfer with the key.
+    pub secondaries: Vec<std::net::SocketAddr>,
+    /// The transfer key, as `tsig-keygen` writes it.
+    pub tsig_key_file: PathBuf,
+    /// The largest share of the zones one `sync` or `import` may remove
+    /// without `--allow-mass-delete`.
+    pub max_removal_share: f64,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -324,6 +412,10 @@ pub struct Config {
     pub max_records: usize,
     pub api: ApiConfig,
     pub metrics: MetricsConfig,
+    /// `None`: no zone is signed.
+    pub dnssec: Option<DnssecConfig>,
+    /// Fleet mode; `None`: the agent serves only its own `named`.
+    pub catalog: Option<CatalogConfig>,
 }
 
 /// Default nameservers: the platform's own.
@@ -490,6 +582,30 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
             .bind
             .named_conf
             .unwrap_or_else(|| PathBuf::from("/etc/bind/named.conf")),
+        control: match raw.bind.control.as_deref() {
+            None => {
+                if raw.bind.control_key_file.is_some() {
+                    return Err(key_err(
+                        "bind.control_key_file",
+                        "needs bind.control (\"127.0.0.1:953\" or \"rndc\")",
+                    ));
+                }
+                Control::Rndc
+            }
+            Some("rndc") => Control::FromRndc {
+                key_file: raw.bind.control_key_file,
+            },
+            Some(s) => Control::At {
+                addr: s.parse().map_err(|_| {
+                    key_err(
+                        "bind.control",
+                        format!("`{s}` is not \"rndc\" or an address:port like \"127.0.0.1:953\""),
+                    )
+                })?,
+                key_file: raw.bind.control_key_file,
+            },
+        },
+        add_zones: raw.bind.add_zones.unwrap_or(false),
     };
     for (key, path) in [
         ("paths.zones", &paths.zones),
@@ -580,6 +696,7 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let api = check_api(raw.api)?;
     let metrics = check_metrics(&raw.metrics)?;
+    let dnssec = dnssec_keys(raw.dnssec)?;
 
     Ok(Config {
         paths,
@@ -600,6 +717,63 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)? as usize,
         api,
         metrics,
+        dnssec,
+        catalog: raw.catalog.map(catalog_key).transpose()?,
+    })
+}
+/// A secondary: `address[:port]` (port 53 by default), IPv6 in brackets
+/// when a port is given.
+fn secondary_key(s: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    let err = || {
+        key_err(
+            "catalog.secondaries",
+            format!("`{s}` is not an address like \"192.0.2.53\" or \"192.0.2.53:53\""),
+        )
+    };
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| err())
+}
+
+fn catalog_key(raw: RawCatalog) -> Result<CatalogConfig, ConfigError> {
+    let zone = raw
+        .zone
+        .ok_or_else(|| key_err("catalog.zone", "must name the catalog zone"))?;
+    let zone = host_key("catalog.zone", &zone)?;
+    let secondaries = raw
+        .secondaries
+        .unwrap_or_default()
+        .iter()
+        .map(|s| secondary_key(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tsig_key_file = raw.tsig_key_file.ok_or_else(|| {
+        key_err(
+            "catalog.tsig_key_file",
+            "must name the transfer key file (tsig-keygen writes one)",
+        )
+    })?;
+    let text = tsig_key_file.to_string_lossy();
+    if text.contains(['"', '\\', '\n']) || !tsig_key_file.is_absolute() {
+        return Err(key_err(
+            "catalog.tsig_key_file",
+            "must be an absolute path without `\"`, `\\` or newlines (named.conf quotes it)",
+        ));
+    }
+    let max_removal_share = raw.max_removal_share.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&max_removal_share) {
+        return Err(key_err(
+            "catalog.max_removal_share",
+            "must be between 0 and 1",
+        ));
+    }
+    Ok(CatalogConfig {
+        zone,
+        secondaries,
+        tsig_key_file,
+        max_removal_share,
     })
 }
 
@@ -662,6 +836,60 @@ fn check_api(raw: RawApi) -> Result<ApiConfig, ConfigError> {
     })
 }
 
+/// Checks `[dnssec]`. The policy name goes into `named.conf` quoted, so it
+/// is limited to what BIND's policy names look like; `none` and `insecure`
+/// are BIND's words for "not signed" and are not a signing policy.
+fn dnssec_keys(raw: RawDnssec) -> Result<Option<DnssecConfig>, ConfigError> {
+    let Some(policy) = raw.policy else {
+        if raw.only.is_some() || raw.except.is_some() || raw.key_directory.is_some() {
+            return Err(key_err(
+                "dnssec.policy",
+                "must be set when other `dnssec` keys are",
+            ));
+        }
+        return Ok(None);
+    };
+    let valid = !policy.is_empty()
+        && policy.len() <= 64
+        && policy
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !valid {
+        return Err(key_err(
+            "dnssec.policy",
+            format!("`{policy}` is not a dnssec-policy name (letters, digits, `-`, `_`, `.`)"),
+        ));
+    }
+    if policy == "none" || policy == crate::dnssec::INSECURE {
+        return Err(key_err(
+            "dnssec.policy",
+            "`none` and `insecure` do not sign; leave `dnssec` out, or list the domain in `dnssec.except`",
+        ));
+    }
+    let key_directory = raw
+        .key_directory
+        .unwrap_or_else(|| PathBuf::from("/var/lib/bind/keys"));
+    let text = key_directory.to_string_lossy();
+    if text.contains(['"', '\\', '\n']) || !key_directory.is_absolute() {
+        return Err(key_err(
+            "dnssec.key_directory",
+            "must be an absolute path without `\"`, `\\` or newlines (named.conf quotes it)",
+        ));
+    }
+    let domains = |key: &'static str, list: Option<Vec<String>>| {
+        list.unwrap_or_default()
+            .iter()
+            .map(|d| host_key(key, d).map(|n| n.as_str().to_owned()))
+            .collect::<Result<BTreeSet<String>, ConfigError>>()
+    };
+    Ok(Some(DnssecConfig {
+        policy,
+        key_directory,
+        only: domains("dnssec.only", raw.only)?,
+        except: domains("dnssec.except", raw.except)?,
+    }))
+}
+
 fn braces_balance(s: &str) -> bool {
     let mut depth = 0i64;
     for c in s.chars() {
@@ -692,6 +920,7 @@ mod tests {
         assert_eq!(c.zone.nameservers.len(), 2);
         assert_eq!(c.serial, SerialPolicy::Date);
         assert_eq!(c.bind.rndc, ["rndc"]);
+        assert_eq!(c.catalog, None);
         assert!(!c.zone.strict);
         assert_eq!(c.spool_limits, SpoolLimits::default());
         assert_eq!(c.socket.max_connections, DEFAULT_MAX_CONNECTIONS);
@@ -706,6 +935,35 @@ mod tests {
         assert_eq!(c.socket.max_connections, 3);
         assert_eq!(c.bind.tool_timeout, std::time::Duration::from_mins(1));
         assert_eq!(c.bind.named_conf, PathBuf::from("/etc/bind/named.conf"));
+        assert_eq!(c.dnssec, None);
+    }
+
+    #[test]
+    fn control_keys() {
+        assert_eq!(parse("").unwrap().bind.control, Control::Rndc);
+        let c = parse(
+            "[bind]\ncontrol = \"127.0.0.1:953\"\ncontrol_key_file = \"/k\"\nadd_zones = true",
+        )
+        .unwrap();
+        assert_eq!(
+            c.bind.control,
+            Control::At {
+                addr: "127.0.0.1:953".parse().unwrap(),
+                key_file: Some(PathBuf::from("/k"))
+            }
+        );
+        assert!(c.bind.add_zones);
+        assert_eq!(
+            parse("[bind]\ncontrol = \"rndc\"").unwrap().bind.control,
+            Control::FromRndc { key_file: None }
+        );
+        for bad in [
+            "[bind]\ncontrol = \"localhost\"",
+            "[bind]\ncontrol_key_file = \"/k\"",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("bind.control"), "{err}");
+        }
     }
 
     #[test]
@@ -731,6 +989,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("strict"), "{err}");
+    }
+
+    #[test]
+    fn dnssec_keys() {
+        let c = parse(
+            "[dnssec]\npolicy = \"default\"\nkey_directory = \"/var/lib/bind/k\"\n\
+             only = [\"A.test.\", \"b.test\"]\nexcept = [\"b.test\"]",
+        )
+        .unwrap();
+        let d = c.dnssec.unwrap();
+        assert_eq!(d.policy, "default");
+        assert_eq!(d.key_directory, PathBuf::from("/var/lib/bind/k"));
+        assert!(d.only.contains("a.test"), "{:?}", d.only);
+        assert!(d.except.contains("b.test"));
     }
 
     #[test]
@@ -772,6 +1044,22 @@ mod tests {
     }
 
     #[test]
+    fn catalog_section() {
+        let c = parse(
+            "[catalog]\nzone = \"catalog.zoneagent.invalid\"\n\
+             secondaries = [\"192.0.2.53\", \"127.0.0.1:5301\", \"[::1]:53\"]\n\
+             tsig_key_file = \"/etc/bind/zoneagent-transfer.key\"\n",
+        )
+        .unwrap();
+        let cat = c.catalog.unwrap();
+        assert_eq!(cat.zone.as_str(), "catalog.zoneagent.invalid");
+        assert_eq!(cat.secondaries[0].to_string(), "192.0.2.53:53");
+        assert_eq!(cat.secondaries[1].port(), 5301);
+        assert_eq!(cat.secondaries[2].to_string(), "[::1]:53");
+        assert!((cat.max_removal_share - 0.5).abs() < f64::EPSILON);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("[soa]\nrefresh = -1", "soa.refresh"),
@@ -807,6 +1095,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`x\\n INFO forged\\u{1b}`"), "{err}");
+        let err = parse("[zone]\nnameserver = []").unwrap_err().to_string();
+        assert!(err.contains("nameserver"), "{err}");
+        for (text, key) in [
+            ("[dnssec]\npolicy = \"x y\"", "dnssec.policy"),
+            ("[dnssec]\npolicy = \"insecure\"", "dnssec.policy"),
+            ("[dnssec]\nexcept = [\"a.test\"]", "dnssec.policy"),
+            (
+                "[dnssec]\npolicy = \"default\"\nkey_directory = \"keys\"",
+                "dnssec.key_directory",
+            ),
+            (
+                "[dnssec]\npolicy = \"default\"\nonly = [\"bad name\"]",
+                "dnssec.only",
+            ),
+            ("[catalog]\ntsig_key_file = \"/k\"", "catalog.zone"),
+            ("[catalog]\nzone = \"cat.invalid\"", "catalog.tsig_key_file"),
+            (
+                "[catalog]\nzone = \"c.invalid\"\ntsig_key_file = \"/k\"\nsecondaries = [\"x\"]",
+                "catalog.secondaries",
+            ),
+            (
+                "[catalog]\nzone = \"c.invalid\"\ntsig_key_file = \"/k\"\nmax_removal_share = 2.0",
+                "catalog.max_removal_share",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
         let err = parse("[zone]\nnameserver = []").unwrap_err().to_string();
         assert!(err.contains("nameserver"), "{err}");
         let err = parse("[soa]\nrefresh = \"x\"").unwrap_err().to_string();

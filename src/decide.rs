@@ -222,7 +222,13 @@ pub fn decide(
             .is_some_and(|n| n.as_str() == d.domain);
         if !stays {
             freed.push(d.domain.clone());
-            leaving.insert(d.domain.clone(), d.serial);
+            // A signer may have served past the file's serial.
+            let signed = world
+                .records
+                .get(uuid)
+                .and_then(|r| r.signer.as_ref()?.served);
+            let serial = signed.map_or(d.serial, |s| serial::max(s, d.serial));
+            leaving.insert(d.domain.clone(), serial);
         }
     }
     // Held zones that wait for a freed domain are decided again.
@@ -256,14 +262,17 @@ pub fn decide(
         match change.zone {
             None => {
                 if let Some(d) = record.deployed.take() {
+                    // A signer may have served past the file's serial.
+                    let signed = record.signer.as_ref().and_then(|s| s.served);
+                    let serial = signed.map_or(d.serial, |s| serial::max(s, d.serial));
                     out.removals.push(Removal {
                         uuid: uuid.clone(),
                         domain: d.domain.clone(),
-                        serial: d.serial,
+                        serial,
                     });
                     record.archived = Some(Archived {
                         domain: d.domain,
-                        serial: d.serial,
+                        serial,
                     });
                 }
                 let existed = before.is_some_and(|r| r.zone.is_some());
@@ -415,6 +424,8 @@ fn decide_zone(
         world.floors.get(&domain).copied(),
         ctx.leaving.get(&domain).copied(),
         disk.file_serial(&domain),
+        // What named's signer serves (inline signing runs ahead).
+        record.signer.as_ref().and_then(|s| s.served),
     ]
     .into_iter()
     .flatten()
@@ -533,6 +544,9 @@ pub struct Zones {
     served: HashMap<String, String>,
     held: BTreeSet<String>,
     floors: HashMap<String, u32>,
+    /// How many records have a desired zone (not deleted): kept here so a
+    /// status line after each pass does not count every record.
+    desired: usize,
 }
 
 /// How a commit changed what `named` has.
@@ -566,12 +580,19 @@ impl Zones {
                 *e = serial::max(*e, a.serial);
             }
         }
+        let desired = records.values().filter(|r| r.zone.is_some()).count();
         Zones {
             records,
             served,
             held,
             floors,
+            desired,
         }
+    }
+
+    /// How many zones are desired (not deleted).
+    pub fn desired_count(&self) -> usize {
+        self.desired
     }
 
     /// Every zone's record, by uuid (deleted zones' too).
@@ -587,6 +608,11 @@ impl Zones {
     /// Every served domain.
     pub fn served_domains(&self) -> impl Iterator<Item = &str> {
         self.served.keys().map(String::as_str)
+    }
+
+    /// How many domains are served.
+    pub fn served_count(&self) -> usize {
+        self.served.len()
     }
 
     /// How many zones are held.
@@ -606,6 +632,14 @@ impl Zones {
             .unwrap_or_default()
     }
 
+    /// Notes the serial `named` was seen serving for a signed zone: the
+    /// next file's serial goes past it ([`crate::dnssec`]).
+    pub fn note_served(&mut self, uuid: &str, served: u32) {
+        if let Some(signer) = self.records.get_mut(uuid).and_then(|r| r.signer.as_mut()) {
+            signer.served = Some(signer.served.map_or(served, |s| serial::max(s, served)));
+        }
+    }
+
     /// The world a decision sees.
     pub fn world<'a>(
         &'a self,
@@ -620,6 +654,26 @@ impl Zones {
             floors: &self.floors,
             dirty,
         }
+    }
+
+    /// Decides a batch and takes it in as if BIND loaded every file it
+    /// writes: the engine without its shell, for dry reasoning about a
+    /// sequence of batches (the tests of the order of events, the hostile
+    /// corpus). Returns the commit; its records are those taken in.
+    pub fn apply_unchecked(
+        &mut self,
+        disk: &dyn Disk,
+        changes: Vec<Wanted>,
+        settings: &Settings<'_>,
+        reserved: &BTreeMap<String, String>,
+        now: Now,
+    ) -> Commit {
+        let dirty = HashSet::new();
+        let decision = decide(&self.world(reserved, &dirty), disk, changes, settings, now);
+        let commit = decision.settle(&self.records, &HashMap::new(), &HashMap::new());
+        let records = commit.records.clone();
+        self.absorb(&commit.archive, &commit.install, records);
+        commit
     }
 
     /// Takes in a commit whose files are archived and installed and whose
@@ -662,7 +716,12 @@ impl Zones {
             } else {
                 self.held.remove(&uuid);
             }
-            self.records.insert(uuid, record);
+            let now_desired = record.zone.is_some();
+            let was_desired = self
+                .records
+                .insert(uuid, record)
+                .is_some_and(|r| r.zone.is_some());
+            self.desired = self.desired + usize::from(now_desired) - usize::from(was_desired);
         }
         out
     }
@@ -767,14 +826,16 @@ mod tests {
 
         /// Decides, lets BIND take every file, and keeps the result.
         fn run(&mut self, changes: Vec<Wanted>) -> Commit {
-            let decision = self.decide(changes);
-            let mut commit =
-                decision.settle(self.zones.records(), &HashMap::new(), &HashMap::new());
-            let records = std::mem::take(&mut commit.records);
+            let settings = Settings {
+                zone: &self.defaults,
+                render: &self.render,
+                serial: SerialPolicy::Increment,
+                config_hash: "c",
+                force: false,
+                max_records: 3,
+            };
             self.zones
-                .absorb(&commit.archive, &commit.install, records.clone());
-            commit.records = records;
-            commit
+                .apply_unchecked(&NoDisk, changes, &settings, &self.reserved, now())
         }
 
         fn record(&self, uuid: &str) -> &ZoneRecord {
@@ -910,6 +971,46 @@ mod tests {
         assert_eq!(c.held[0].errors[0].error_code, "too_many_records");
         let c = f.run(vec![Wanted::put(zone("z", "big.test", &four[..3]))]);
         assert_eq!(c.install.len(), 1);
+    }
+
+    #[test]
+    fn a_signers_serial_is_the_floor() {
+        let mut f = Fixture::new();
+        f.run(vec![Wanted::put(zone("a", "s.test", &[]))]);
+        let mut r = f.record("a").clone();
+        r.signer = Some(crate::store::Signer {
+            policy: "default".into(),
+            key_directory: "/k".into(),
+            served: None,
+        });
+        f.zones.records.insert("a".into(), r);
+        let file = f.record("a").deployed.as_ref().unwrap().serial;
+        // named's signer serves past the file: the next file goes past it.
+        f.zones.note_served("a", file + 5);
+        f.zones.note_served("a", file + 2);
+        let c = f.run(vec![Wanted::put(zone(
+            "a",
+            "s.test",
+            &[("A", "www", "192.0.2.1")],
+        ))]);
+        assert_eq!(c.install[0].serial, file + 6);
+        // A re-created domain starts past what the signer served last.
+        f.zones.note_served("a", file + 10);
+        let c = f.run(vec![Wanted::delete("a")]);
+        assert_eq!(c.archive[0].serial, file + 10);
+        let c = f.run(vec![Wanted::put(zone("b", "s.test", &[]))]);
+        assert_eq!(c.install[0].serial, file + 11);
+        // Deleted and re-created in one batch: past the signer too.
+        let mut r = f.record("b").clone();
+        r.signer = f.record("a").signer.clone();
+        f.zones.records.insert("b".into(), r);
+        f.zones.note_served("b", file + 20);
+        let c = f.run(vec![
+            Wanted::delete("b"),
+            Wanted::put(zone("c", "s.test", &[("A", "www", "192.0.2.9")])),
+        ]);
+        assert_eq!(c.install[0].uuid, "c");
+        assert_eq!(c.install[0].serial, file + 21);
     }
 
     #[test]

@@ -12,12 +12,17 @@
 //! serials are served. A held zone keeps its served file; its desired
 //! state and the reasons are saved with it. When `named` cannot be
 //! reached, everything stays installed and the zones are marked pending;
-//! [`Deployer::retry_pending`] finishes the job later.
+//! [`Deployer::retry_pending`] finishes the job later. In fleet mode the
+//! catalog zone follows the set of served zones ([`fleet`]): written once
+//! per batch that changed the set, and reloaded after the batch's zones
+//! are confirmed.
 
-use crate::bind::{conf, named_conf, rndc};
+use crate::bind::{conf, control, named_conf, rndc};
 use crate::check::{self, CheckError};
-use crate::config::Config;
+use crate::config::{Config, Control};
 use crate::decide::{self, Commit, Disk, Held, Removal, Wanted, Warned, Write, Zones};
+use crate::dnssec;
+use crate::error::ApiError;
 use crate::exec;
 use crate::fsutil;
 use crate::model::name::{self, Name};
@@ -31,6 +36,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+mod fleet;
+pub use fleet::{CatalogState, FleetError, read_key, read_state as read_catalog_state};
 
 /// How to run a batch.
 #[derive(Debug, Clone, Copy, Default)]
@@ -72,6 +80,8 @@ pub struct Report {
     pub pending: Vec<String>,
     /// Why `named` could not be told, when it could not.
     pub reload_error: Option<String>,
+    /// The catalog zone, when this batch wrote it (fleet mode).
+    pub catalog: Option<Written>,
 }
 
 /// Failures that stop a whole batch: nothing the batch was about is lost,
@@ -88,6 +98,8 @@ pub enum DeployError {
     },
     #[error(transparent)]
     Check(#[from] CheckError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DeployError + '_ {
@@ -121,6 +133,82 @@ pub struct Deployer {
     /// Whether the include file was compared with the state since open
     /// (or since the config changed).
     include_checked: bool,
+    /// Fleet mode: the transfer key and the catalog's state.
+    fleet: Option<fleet::Fleet>,
+    /// How `named` is told: the kept control connection, once made.
+    teller: Teller,
+}
+
+/// How commands reach `named`: the `rndc` program, or the agent's own
+/// control-channel client over one kept connection ([`control`]).
+#[derive(Default)]
+struct Teller {
+    /// The client and the configuration it was made from.
+    client: Option<(Control, control::Client)>,
+    /// Domains `named` has through `rndc addzone`: kept in its new-zone
+    /// database, so never listed in the include file too (named refuses a
+    /// zone it has twice: `already exists`).
+    added: BTreeSet<String>,
+    /// The domains the include file lists, once read or written, and the
+    /// options it was written with.
+    listed: Option<(BTreeSet<String>, String)>,
+    /// What the last include rewrite changed.
+    change: IncludeChange,
+    /// Domains `named` may still have that no zone serves any more: each
+    /// gets a `delzone` until `named` takes it.
+    to_delete: BTreeSet<String>,
+    /// `named` refused an `addzone` (no `allow-new-zones`): new zones go
+    /// through the include for the rest of this run.
+    addzone_refused: bool,
+}
+
+/// What the last include rewrite changed, for [`Deployer::reload`].
+#[derive(Debug, Default)]
+struct IncludeChange {
+    /// Zones were listed or options changed: only a reconfig loads them.
+    /// (Zones the include no longer lists are deleted one by one.)
+    grew: bool,
+}
+
+/// Most new zones of one batch given to `named` one `addzone` each; a
+/// larger batch (an import) goes through the include and one reconfig.
+const MAX_ADDZONE: usize = 64;
+
+/// Why `named` did not take a command.
+#[derive(Debug, thiserror::Error)]
+enum TellError {
+    #[error(transparent)]
+    Tool(#[from] exec::ToolError),
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    #[error("failed to read the control channel's key")]
+    Key(#[from] control::KeyError),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+impl TellError {
+    /// Which refusal it is, whichever way the command went.
+    fn says(&self, words: &str) -> bool {
+        match self {
+            TellError::Tool(exec::ToolError::Failed(f)) => {
+                f.output.stderr.contains(words) || f.output.stdout.contains(words)
+            }
+            TellError::Control(control::ControlError::Refused { message, .. }) => {
+                message.contains(words)
+            }
+            _ => false,
+        }
+    }
+
+    /// `named` itself refused (as opposed to not being reached).
+    fn refused(&self) -> bool {
+        matches!(
+            self,
+            TellError::Tool(exec::ToolError::Failed(_))
+                | TellError::Control(control::ControlError::Refused { .. })
+        )
+    }
 }
 
 impl std::fmt::Debug for Deployer {
@@ -207,7 +295,9 @@ impl Deployer {
             );
         }
         clean_leftovers(&config.paths.zones);
+        let added: BTreeSet<String> = store.load_added()?.into_iter().collect();
         let zones = Zones::new(records, archived_serials(&config.paths.zones));
+        let fleet = fleet::Fleet::open_for(&config, &zones)?;
         let pending = pending
             .into_iter()
             .filter(|d| zones.served_by(d).is_some())
@@ -222,8 +312,14 @@ impl Deployer {
             disk_read: RefCell::new(HashSet::new()),
             include_checked: false,
             dirty,
+            fleet,
+            teller: Teller {
+                added,
+                ..Teller::default()
+            },
         };
         deployer.read_named_conf();
+        deployer.reserve_catalog();
         Ok(deployer)
     }
 
@@ -239,7 +335,7 @@ impl Deployer {
 
     /// The desired zones (those not deleted).
     pub fn zone_count(&self) -> usize {
-        self.records().values().filter(|r| r.zone.is_some()).count()
+        self.zones.desired_count()
     }
 
     /// How many zones are held.
@@ -247,9 +343,32 @@ impl Deployer {
         self.zones.held_count()
     }
 
-    /// Domains installed but not confirmed served.
+    /// Domains installed but not confirmed served (the catalog's too).
     pub fn pending(&self) -> Vec<String> {
-        self.pending.iter().cloned().collect()
+        self.pending
+            .iter()
+            .cloned()
+            .chain(self.catalog_pending())
+            .collect()
+    }
+
+    /// Fleet mode's guard against emptying the fleet by accident: whether
+    /// `changes` may remove the zones they remove (see
+    /// [`crate::catalog::removal_allowed`]). Always allowed outside fleet
+    /// mode and with `allow` (`--allow-mass-delete`).
+    pub fn check_removals(&self, changes: &[Wanted], allow: bool) -> Result<(), ApiError> {
+        let Some(cat) = self.config.catalog.as_ref().filter(|_| !allow) else {
+            return Ok(());
+        };
+        let records = self.records();
+        let removed = changes
+            .iter()
+            .filter(|w| w.zone.is_none())
+            .filter(|w| records.get(&w.uuid).is_some_and(|r| r.zone.is_some()))
+            .map(|w| w.uuid.as_str())
+            .collect::<HashSet<_>>()
+            .len();
+        crate::catalog::removal_allowed(self.zone_count(), removed, cat.max_removal_share)
     }
 
     /// Each domain installed but not confirmed served, with the serial it
@@ -278,6 +397,11 @@ impl Deployer {
         let argv = named_conf::argv(&self.config.bind.checkconf, &conf);
         match exec::run(&argv) {
             Ok(out) => {
+                if let Some(d) = &self.config.dnssec
+                    && !dnssec::policy_defined(&out.stdout, &d.policy)
+                {
+                    tracing::warn!(policy = %d.policy, conf = %conf.display(), "dnssec.policy is neither built in nor defined in named.conf: named will refuse its configuration");
+                }
                 let zones = named_conf::declared_zones(&out.stdout);
                 self.reserved = named_conf::foreign_zones(&zones, &self.config.paths.zones, &conf);
                 tracing::debug!(zones = self.reserved.len(), conf = %conf.display(), "zones named.conf declares");
@@ -285,6 +409,16 @@ impl Deployer {
             Err(e) => {
                 tracing::warn!(conf = %conf.display(), error = %e, "cannot read named's configuration; its own zones are not known");
             }
+        }
+    }
+
+    /// The catalog's name is no customer's: a zone of that name is held.
+    fn reserve_catalog(&mut self) {
+        if let Some(cat) = &self.config.catalog {
+            self.reserved.insert(
+                cat.zone.as_str().to_owned(),
+                "the catalog zone of zoneagent's [catalog]".to_owned(),
+            );
         }
     }
 
@@ -327,10 +461,23 @@ impl Deployer {
 
     /// Replaces the configuration (SIGHUP); the include file is compared
     /// again at the next batch, since per-zone options may have changed.
-    pub fn set_config(&mut self, config: Config) {
+    pub fn set_config(&mut self, mut config: Config) {
+        if config.catalog != self.config.catalog {
+            match fleet::Fleet::open_for(&config, &self.zones) {
+                Ok(f) => self.fleet = f,
+                Err(e) => {
+                    tracing::error!(error = %e, "the new [catalog] cannot be used; keeping the old one");
+                    config.catalog.clone_from(&self.config.catalog);
+                }
+            }
+        }
         self.config = config;
+        // Per-zone options (signing) may have changed: the include is looked
+        // at afresh, and a rewrite then reconfigures named.
         self.include_checked = false;
+        self.teller.listed = None;
         self.read_named_conf();
+        self.reserve_catalog();
     }
 
     /// Path of a domain's zone file.
@@ -355,6 +502,7 @@ impl Deployer {
     ) -> Result<Report, DeployError> {
         let started = Instant::now();
         let config_hash = render::config_hash(&self.config.render, &self.config.zone);
+        self.note_signed_serials(&changes);
         let decision = {
             let world = self.zones.world(&self.reserved, &self.dirty);
             let disk = ZonesDir {
@@ -383,9 +531,20 @@ impl Deployer {
         self.progress(Step::Check, 0, total);
         let verdict = check::check(&self.config, &decision.writes)?;
         let checked_at = Instant::now();
-        let commit = decision.settle(self.records(), &verdict.refused, &verdict.warnings);
+        let mut refused = verdict.refused;
+        for (uuid, problems) in self.policy_refusals(&decision) {
+            refused.entry(uuid).or_default().extend(problems);
+        }
+        let mut commit = decision.settle(self.records(), &refused, &verdict.warnings);
+        dnssec::mark_signers(&mut commit.records, self.config.dnssec.as_ref());
+        // A record that comes out as it was is not saved again: a no-op
+        // rebuild writes nothing.
+        let before = self.zones.records();
+        commit
+            .records
+            .retain(|uuid, record| before.get(uuid) != Some(record));
         self.progress(Step::Install, 0, commit.install.len() as u64);
-        let (mut report, reload) = self.carry_out(commit)?;
+        let (mut report, reload) = self.carry_out(commit, now)?;
         let saved_at = Instant::now();
         self.reload(&reload, &mut report);
         if !report.written.is_empty() || !report.deleted.is_empty() {
@@ -413,6 +572,65 @@ impl Deployer {
             );
         }
         Ok(report)
+    }
+
+    /// The serial `named`'s signer serves now for the signed zones of
+    /// this batch: their next file's serial must go past it, or named
+    /// would take the file's content under a serial of its own and the
+    /// confirmation could not tell the change is served.
+    fn note_signed_serials(&mut self, changes: &[Wanted]) {
+        let signed: Vec<(&str, &str)> = changes
+            .iter()
+            .filter_map(|c| {
+                let r = self.zones.records().get(&c.uuid)?;
+                r.signer.as_ref()?;
+                Some((c.uuid.as_str(), r.deployed.as_ref()?.domain.as_str()))
+            })
+            .collect();
+        if signed.is_empty() {
+            return;
+        }
+        let served = dnssec::probe::served_serials(
+            self.config.bind.server,
+            signed.iter().map(|(_, d)| *d),
+            Duration::from_secs(2),
+        );
+        let noted: Vec<(String, u32)> = signed
+            .iter()
+            .filter_map(|(uuid, d)| Some(((*uuid).to_owned(), *served.get(*d)?)))
+            .collect();
+        for (uuid, serial) in noted {
+            self.zones.note_served(&uuid, serial);
+        }
+    }
+
+    /// Files `named` would refuse under their zone's signing policy,
+    /// which its checker does not see; their checked files are dropped.
+    fn policy_refusals(
+        &self,
+        decision: &decide::Decision,
+    ) -> HashMap<String, Vec<crate::error::ApiError>> {
+        let mut out = HashMap::new();
+        for w in &decision.writes {
+            let Some(record) = decision.records.get(&w.uuid) else {
+                continue;
+            };
+            let signer = dnssec::signer(
+                self.config.dnssec.as_ref(),
+                w.domain(),
+                record.signer.as_ref(),
+            );
+            let (Some(signer), Some(zone)) = (signer, record.zone.as_ref()) else {
+                continue;
+            };
+            let problems =
+                dnssec::policy_problems(&signer.policy, zone, self.config.zone.default_ttl);
+            if !problems.is_empty() {
+                let _ = fs::remove_file(check::temp_file(&self.config.paths.zones, w.domain()));
+                out.insert(w.uuid.clone(), problems);
+            }
+        }
+        out
     }
 
     /// What a batch would do, without doing it.
@@ -446,7 +664,7 @@ impl Deployer {
 
     /// Carries out a settled decision: files, records, include. Returns
     /// the report so far; the reload comes after.
-    fn carry_out(&mut self, commit: Commit) -> Result<(Report, Reload), DeployError> {
+    fn carry_out(&mut self, commit: Commit, now: Now) -> Result<(Report, Reload), DeployError> {
         // From here until the records are saved, a crash leaves files and
         // records out of step: say so durably first.
         let touched: Vec<&str> = commit
@@ -513,6 +731,9 @@ impl Deployer {
                 self.store.mark_installing(&rest)?;
             }
         }
+        // Fleet mode: the catalog follows the set of zones, before the
+        // include (which names its file) is written.
+        self.update_catalog(absorbed.set_changed, now, &mut report)?;
         // The include only changes with the set of zones (or at the first
         // batch, which makes sure it matches the records).
         let include_changed = if absorbed.set_changed || !self.include_checked {
@@ -586,29 +807,194 @@ impl Deployer {
             n += 1;
         }
         fs::rename(&path, &target).map_err(io_err(&target))?;
+        // named's files beside it (signed copy, journals) go with it.
+        for suffix in dnssec::NAMED_FILES {
+            let mut from = path.clone().into_os_string();
+            from.push(suffix);
+            let mut to = target.clone().into_os_string();
+            to.push(suffix);
+            if Path::new(&from).exists() {
+                fs::rename(&from, &to).map_err(io_err(Path::new(&to)))?;
+            }
+        }
+        // named's journal of the file (ixfr-from-differences, fleet mode)
+        // belongs to the file that left: a zone that takes the domain later
+        // starts without it.
+        let _ = fs::remove_file(
+            self.config
+                .paths
+                .zones
+                .join(format!("{}.zone.jnl", leaving.domain)),
+        );
         fsutil::sync_dir(&dir).map_err(io_err(&dir))?;
         Ok(())
     }
 
     /// Rewrites the include file when the set of zones changed; returns
-    /// whether it did.
-    fn write_include(&self) -> Result<bool, DeployError> {
-        let stanzas: Vec<conf::Stanza> = self
-            .zones
-            .served_domains()
-            .map(|domain| conf::Stanza {
-                domain: domain.to_owned(),
-                file: self.zone_file(domain).to_string_lossy().into_owned(),
-            })
+    /// whether it did. With `bind.add_zones`, a few new zones go to
+    /// `named` by `rndc addzone` instead and are never listed here: the
+    /// include keeps the zones it lists, and `named`'s new-zone database
+    /// the added ones, so a restart of `named` serves the same set.
+    fn write_include(&mut self) -> Result<bool, DeployError> {
+        let path = self.config.paths.include.clone();
+        let options = self.config.zone_options.clone();
+        // What the include's text depends on besides its zones: rewritten
+        // (and named reconfigured) when it changes.
+        let signature = format!(
+            "{}\n{}\n{:?}",
+            self.config.paths.zones.display(),
+            options,
+            self.fleet_include()
+        );
+        let (mut listed, old_signature, first) = match self.teller.listed.take() {
+            Some((listed, signature)) => (listed, signature, false),
+            None => (
+                fs::read_to_string(&path)
+                    .map(|t| conf::listed_domains(&t))
+                    .unwrap_or_default(),
+                String::new(),
+                true,
+            ),
+        };
+        // The catalog's stanza is fleet mode's, not a member's.
+        if let Some(cat) = &self.config.catalog {
+            listed.remove(cat.zone.as_str());
+        }
+        let added = &self.teller.added;
+        let homeless = |d: &str| !listed.contains(d) && !added.contains(d);
+        // Served domains with neither home. After the first look at the
+        // include, every served domain has one, and a domain comes to be
+        // served only by an install of this batch (so it is pending): no
+        // scan of every zone.
+        let fresh: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|d| self.zones.served_by(d).is_some() && homeless(d))
+            .cloned()
             .collect();
-        let text = conf::include_file(&stanzas, &self.config.zone_options);
-        let path = &self.config.paths.include;
-        if fs::read_to_string(path).is_ok_and(|old| old == text) {
+        // At the first look, a served domain the include does not list and
+        // that is not pending has lost its home (the include was replaced):
+        // named may have it from its configuration, so only the include and
+        // a reconfig are safe for it, never addzone.
+        let lost: Vec<String> = if first {
+            self.zones
+                .served_domains()
+                .filter(|d| homeless(d) && !self.pending.contains(*d))
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut grew = signature != old_signature;
+        if !lost.is_empty() {
+            listed.extend(lost);
+            grew = true;
+        }
+        // In fleet mode every member carries the replication settings of
+        // the include: new zones go through it.
+        let add = self.config.bind.add_zones
+            && !self.teller.addzone_refused
+            && self.config.catalog.is_none();
+        if add && fresh.len() <= MAX_ADDZONE {
+            if !fresh.is_empty() {
+                // Durable before `named` hears of them: after a crash the
+                // include still never lists a zone named has by addzone.
+                self.teller.added.extend(fresh);
+                self.save_added()?;
+            }
+        } else if !fresh.is_empty() {
+            listed.extend(fresh);
+            grew = true;
+        }
+        // Both homes together hold more than is served only when zones
+        // left: then (and only then) look for them.
+        let mut shrank = false;
+        if listed.len() + self.teller.added.len() > self.zones.served_count() {
+            let gone: Vec<String> = listed
+                .iter()
+                .filter(|d| self.zones.served_by(d).is_none())
+                .cloned()
+                .collect();
+            for d in &gone {
+                listed.remove(d);
+            }
+            shrank = !gone.is_empty();
+            self.teller.to_delete.extend(gone);
+            let unserved: Vec<String> = self
+                .teller
+                .added
+                .iter()
+                .filter(|d| self.zones.served_by(d).is_none())
+                .cloned()
+                .collect();
+            self.teller.to_delete.extend(unserved);
+        }
+        if !grew && !shrank && !first {
+            self.teller.listed = Some((listed, signature));
             return Ok(false);
         }
-        fsutil::ensure_dir(fsutil::parent(path)).map_err(io_err(path))?;
-        fsutil::write_atomic(path, text.as_bytes()).map_err(io_err(path))?;
+        let stanzas: Vec<conf::Stanza> = listed
+            .iter()
+            .map(|domain| conf::Stanza {
+                domain: domain.clone(),
+                file: self.zone_file(domain).to_string_lossy().into_owned(),
+                extra: dnssec::stanza_options(
+                    self.config.dnssec.as_ref(),
+                    self.zones
+                        .served_by(domain)
+                        .and_then(|u| self.records().get(u)?.signer.as_ref()),
+                ),
+            })
+            .collect();
+        let fleet = self.fleet_include();
+        let text = conf::fleet_include_file(&stanzas, &options, fleet.as_ref());
+        self.teller.listed = Some((listed, signature));
+        if fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            return Ok(false);
+        }
+        fsutil::ensure_dir(fsutil::parent(&path)).map_err(io_err(&path))?;
+        fsutil::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+        // At a first look (start, new configuration) the rewrite may carry
+        // any change, per-zone options included: only a reconfig is sure to
+        // load it.
+        self.teller.change = IncludeChange {
+            grew: grew || first,
+        };
         Ok(true)
+    }
+
+    fn save_added(&self) -> Result<(), StoreError> {
+        let added: Vec<&str> = self.teller.added.iter().map(String::as_str).collect();
+        self.store.save_added(&added)
+    }
+
+    /// Sends one command to `named`: over the control channel when
+    /// `bind.control` is set, else by running `rndc`.
+    fn tell(&mut self, command: &rndc::Command) -> Result<(), TellError> {
+        let wanted = &self.config.bind.control;
+        if *wanted == Control::Rndc {
+            exec::run(&rndc::argv(&self.config.bind.rndc, command)).and_then(rndc::interpret)?;
+            return Ok(());
+        }
+        if self.teller.client.as_ref().is_none_or(|(c, _)| c != wanted) {
+            let endpoint = control_endpoint(wanted, &self.config.bind.rndc)?;
+            let client = control::Client::new(endpoint, control::Timeouts::default());
+            self.teller.client = Some((wanted.clone(), client));
+        }
+        let Some((_, client)) = self.teller.client.as_mut() else {
+            unreachable!("made above");
+        };
+        match client.command(&command.line()) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if !e.is_transport() {
+                    return Err(e.into());
+                }
+                // The key may have changed on disk: read it again next time.
+                self.teller.client = None;
+                Err(e.into())
+            }
+        }
     }
 
     /// Tells `named`, then confirms the served serials of every zone that
@@ -616,8 +1002,28 @@ impl Deployer {
     /// pending by an earlier batch get both a reconfig and a reload, since
     /// it is not known which of the two they missed.
     fn reload(&mut self, reload: &Reload, report: &mut Report) {
+        self.reload_zones(reload, report);
+        self.reload_catalog(report);
+    }
+
+    /// [`Self::reload`] for the zones of the batch and those pending.
+    fn reload_zones(&mut self, reload: &Reload, report: &mut Report) {
+        let change = std::mem::take(&mut self.teller.change);
         let mut known: Vec<Name> = reload.known.clone();
-        let mut reconfig = reload.reconfig;
+        // Fresh zones listed in the include need the reconfig; the include
+        // losing zones alone does not (they are deleted one by one).
+        let mut reconfig = reload.reconfig
+            && (change.grew
+                || reload
+                    .fresh
+                    .iter()
+                    .any(|n| !self.teller.added.contains(n.as_str())));
+        let mut adds: Vec<Name> = reload
+            .fresh
+            .iter()
+            .filter(|n| self.teller.added.contains(n.as_str()))
+            .cloned()
+            .collect();
         let this_batch: HashSet<&str> = reload
             .known
             .iter()
@@ -628,30 +1034,32 @@ impl Deployer {
             if !this_batch.contains(domain.as_str())
                 && let Ok(n) = name::parse_domain(domain)
             {
-                reconfig = true;
+                if self.teller.added.contains(domain) {
+                    adds.push(n.clone());
+                } else {
+                    reconfig = true;
+                }
                 known.push(n);
             }
         }
-        let prefix = &self.config.bind.rndc;
-        let mut commands = Vec::new();
-        if reconfig {
-            commands.push(rndc::Command::Reconfig);
-        }
-        match known.len() {
-            0 => {}
-            1 => commands.push(rndc::Command::Reload(known[0].clone())),
-            _ => commands.push(rndc::Command::ReloadAll),
-        }
+        // A domain deleted and served again since is not deleted.
+        let deletes: Vec<String> = self
+            .teller
+            .to_delete
+            .iter()
+            .filter(|d| self.zones.served_by(d).is_none())
+            .cloned()
+            .collect();
+        self.teller
+            .to_delete
+            .retain(|d| self.zones.served_by(d).is_none());
         let reload_started = Instant::now();
-        for command in &commands {
-            let result = exec::run(&rndc::argv(prefix, command)).and_then(rndc::interpret);
-            if let Err(e) = result {
-                crate::metrics::rndc_failed();
-                report.reload_error = Some(e.to_string());
-                break;
-            }
+        let told = reconfig || !adds.is_empty() || !deletes.is_empty() || !known.is_empty();
+        if let Err(e) = self.tell_all(reconfig, &adds, &deletes, &known) {
+            crate::metrics::rndc_failed();
+            report.reload_error = Some(e.to_string());
         }
-        if !commands.is_empty() {
+        if told {
             crate::metrics::phase(crate::metrics::Phase::Reload, reload_started.elapsed());
         }
         if self.pending.is_empty() {
@@ -675,7 +1083,8 @@ impl Deployer {
         self.pending.retain(|d| !confirmed.contains(d));
         report.pending = self.pending.iter().cloned().collect();
         // A lost confirmation only costs one more reload later.
-        if let Err(e) = self.save_pending() {
+        let pending: Vec<&str> = self.pending.iter().map(String::as_str).collect();
+        if let Err(e) = self.store.save_pending_confirmed(&pending) {
             tracing::warn!(error = %e, "could not record confirmed reloads");
         }
         if report.reload_error.is_none() && !report.pending.is_empty() {
@@ -684,6 +1093,92 @@ impl Deployer {
                 report.pending.len(),
                 self.config.bind.confirm_timeout
             ));
+        }
+    }
+
+    /// Tells `named` what a batch changed: reconfig, then `addzone` and
+    /// `delzone`, then `reload` of the zones it had.
+    fn tell_all(
+        &mut self,
+        mut reconfig: bool,
+        adds: &[Name],
+        deletes: &[String],
+        known: &[Name],
+    ) -> Result<(), TellError> {
+        let mut known = known.to_vec();
+        let mut added_changed = false;
+        for zone in adds {
+            if self.teller.addzone_refused {
+                break;
+            }
+            let file = self.zone_file(zone.as_str()).to_string_lossy().into_owned();
+            let signer = self
+                .zones
+                .served_by(zone.as_str())
+                .and_then(|u| self.records().get(u)?.signer.as_ref());
+            let options = format!(
+                "{} {}",
+                self.config.zone_options,
+                dnssec::stanza_options(self.config.dnssec.as_ref(), signer)
+            );
+            let config = conf::addzone_config(&file, &options);
+            match self.tell(&rndc::Command::AddZone {
+                zone: zone.clone(),
+                config,
+            }) {
+                Ok(()) => known.retain(|k| k != zone),
+                // It has it already (from before a crash, or a re-created
+                // domain whose delzone is still to come): reload its file.
+                Err(e) if e.says("already exists") => {
+                    if !known.contains(zone) {
+                        known.push(zone.clone());
+                    }
+                }
+                Err(e) if e.refused() => {
+                    tracing::warn!(error = %e, "named refused addzone; new zones go through the include and a reconfig");
+                    self.teller.addzone_refused = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.teller.addzone_refused && !adds.is_empty() {
+            // Move every added zone that named does not have yet into the
+            // include: those of this batch (and earlier pending ones).
+            for zone in adds {
+                self.teller.added.remove(zone.as_str());
+            }
+            self.save_added().map_err(DeployError::from)?;
+            self.teller.listed = None;
+            reconfig |= self.write_include()?;
+            self.teller.change = IncludeChange::default();
+        }
+        if reconfig {
+            self.tell(&rndc::Command::Reconfig)?;
+        }
+        for domain in deletes {
+            let Ok(zone) = name::parse_domain(domain) else {
+                continue;
+            };
+            match self.tell(&rndc::Command::DelZone(zone)) {
+                Ok(()) => {}
+                Err(e) if e.says("not found") => {}
+                // The include no longer lists it: a reconfig drops it.
+                Err(e) if e.refused() && !self.teller.added.contains(domain) => {
+                    tracing::warn!(zone = %domain, error = %e, "named refused delzone; reconfig");
+                    self.tell(&rndc::Command::Reconfig)?;
+                }
+                Err(e) => return Err(e),
+            }
+            self.teller.to_delete.remove(domain);
+            added_changed |= self.teller.added.remove(domain);
+        }
+        if added_changed && let Err(e) = self.save_added() {
+            tracing::warn!(error = %e, "could not record deleted zones; delzone is repeated later");
+        }
+        match known.len() {
+            0 => Ok(()),
+            1 => self.tell(&rndc::Command::Reload(known[0].clone())),
+            _ => self.tell(&rndc::Command::ReloadAll),
         }
     }
 
@@ -699,6 +1194,27 @@ impl Deployer {
         self.reload(&Reload::default(), &mut report);
         report
     }
+}
+
+/// Where the control channel is and its key, for `bind.control`.
+fn control_endpoint(
+    wanted: &Control,
+    rndc_argv: &[String],
+) -> Result<control::Endpoint, control::KeyError> {
+    let (addr, key_file) = match wanted {
+        Control::Rndc => unreachable!("no control channel configured"),
+        Control::FromRndc { key_file } => (None, key_file),
+        Control::At { addr, key_file } => (Some(*addr), key_file),
+    };
+    let key = match key_file {
+        Some(path) => control::load_key(path, None)?,
+        None => control::endpoint_from_rndc_argv(rndc_argv)?.key,
+    };
+    let addr = match addr {
+        Some(a) => a,
+        None => control::endpoint_from_rndc_argv(rndc_argv)?.addr,
+    };
+    Ok(control::Endpoint { addr, key })
 }
 
 /// The last serial of each domain in `zones/.archive/`, from the file

@@ -7,12 +7,14 @@
 
 pub mod adopt;
 pub mod bind;
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod decide;
 pub mod deploy;
+pub mod dnssec;
 pub mod doctor;
 pub mod error;
 pub mod exec;

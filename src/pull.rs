@@ -368,6 +368,22 @@ pub fn classify(status: u16, body: &str) -> Verdict {
     }
 }
 
+/// The id prefix of the `sync` event a pull makes: the daemon does not
+/// check its removals again (the pull did).
+pub const SYNC_ID_PREFIX: &str = "pull-";
+
+/// The share of the zones a pull may remove: `api.max_removal_share`, and
+/// in fleet mode no more than `catalog.max_removal_share` (a deletion
+/// there reaches every secondary).
+fn removal_share(config: &Config) -> f64 {
+    config
+        .catalog
+        .as_ref()
+        .map_or(config.api.max_removal_share, |c| {
+            c.max_removal_share.min(config.api.max_removal_share)
+        })
+}
+
 /// How many zones a sync to `pulled` removes from `current`; refused when
 /// that is more than `share` of them.
 pub fn check_removals(
@@ -831,7 +847,7 @@ pub fn pull(
     let share = if options.allow_mass_delete {
         1.0
     } else {
-        config.api.max_removal_share
+        removal_share(config)
     };
     outcome.removed = check_removals(&current, &wanted, share)?;
     if options.dry_run {
@@ -859,7 +875,7 @@ pub fn pull(
         zones
     };
     let event = Event {
-        id: format!("pull-{}", name.trim_end_matches(".json")),
+        id: format!("{SYNC_ID_PREFIX}{}", name.trim_end_matches(".json")),
         seq: None,
         body: Body::Sync { zones },
     };
@@ -1006,14 +1022,14 @@ fn finish_resync(
     let now = fingerprints(deployer.records());
     let current: BTreeSet<String> = now.keys().cloned().collect();
     let wanted: BTreeSet<String> = pulled.zones.iter().map(|z| z.uuid.clone()).collect();
-    check_removals(&current, &wanted, deployer.config.api.max_removal_share)?;
+    check_removals(&current, &wanted, removal_share(&deployer.config))?;
     let (zones, kept) = merge_changed(pulled.zones, before, &now);
     for u in &kept {
         tracing::info!(zone = %u, "an event changed this zone during the pull; its state is kept");
     }
     let n = zones.len();
     let event = Event {
-        id: format!("pull-{}", name.trim_end_matches(".json")),
+        id: format!("{SYNC_ID_PREFIX}{}", name.trim_end_matches(".json")),
         seq: None,
         body: Body::Sync { zones },
     };

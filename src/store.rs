@@ -57,6 +57,24 @@ pub struct ZoneRecord {
     /// the floor for any zone that takes the domain again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived: Option<Archived>,
+    /// Signing by `named` ([`crate::dnssec`]): set once the zone was given
+    /// a signing policy, and kept after it is switched off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<Signer>,
+}
+
+/// How `named` signs a zone, and what it was seen serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signer {
+    /// The zone's `dnssec-policy` (`insecure` once switched off).
+    pub policy: String,
+    /// Where `named` keeps the zone's keys.
+    pub key_directory: PathBuf,
+    /// The highest SOA serial `named` was seen serving for the signed
+    /// zone; the signer may run ahead of the file, and the next file's
+    /// serial must go past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<u32>,
 }
 
 /// How many causing event ids a held zone keeps.
@@ -75,6 +93,7 @@ impl ZoneRecord {
             held_by: Vec::new(),
             warnings: Vec::new(),
             archived: None,
+            signer: None,
         }
     }
 
@@ -318,9 +337,37 @@ impl Store {
         }
     }
 
+    /// Records the domains still waiting after a confirmation. Emptied, the
+    /// list is removed without a directory sync: if a crash undoes the
+    /// removal, the zones it names are served already and only cost one
+    /// more reload (a zone becomes pending only through the durable
+    /// [`Store::save_pending`]).
+    pub fn save_pending_confirmed(&self, domains: &[&str]) -> Result<(), StoreError> {
+        if domains.is_empty() {
+            self.remove_list_unsynced("pending.json")
+        } else {
+            self.write_list("pending.json", domains)
+        }
+    }
+
     /// The domains `named` has not confirmed loading.
     pub fn load_pending(&self) -> Result<Vec<String>, StoreError> {
         self.read_list("pending.json")
+    }
+
+    /// Records, durably, the domains `named` has through `rndc addzone`
+    /// (kept in its own new-zone database, so never in the include file).
+    pub fn save_added(&self, domains: &[&str]) -> Result<(), StoreError> {
+        if domains.is_empty() {
+            self.remove_list("added.json")
+        } else {
+            self.write_list("added.json", domains)
+        }
+    }
+
+    /// The domains `named` has through `rndc addzone`.
+    pub fn load_added(&self) -> Result<Vec<String>, StoreError> {
+        self.read_list("added.json")
     }
 
     /// Records, durably, the domains whose files are about to be replaced or
@@ -337,9 +384,12 @@ impl Store {
         self.read_list("installing.json")
     }
 
-    /// Records that an install finished: state and files agree.
+    /// Records that an install finished: state and files agree. Without a
+    /// directory sync: if a crash undoes the removal, the zones it names
+    /// are only written again at the next start, which is what a crash
+    /// before this point does anyway.
     pub fn clear_installing(&self) -> Result<(), StoreError> {
-        self.remove_list("installing.json")
+        self.remove_list_unsynced("installing.json")
     }
 
     /// Writes a list of names as a JSON array, atomically and durably.
@@ -370,6 +420,17 @@ impl Store {
         let path = self.dir.join(file);
         match fs::remove_file(&path) {
             Ok(()) => fsutil::sync_dir(&self.dir).map_err(io_err(&self.dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Removes a list, leaving the removal's durability to the next
+    /// directory sync (no file: nothing to do).
+    fn remove_list_unsynced(&self, file: &str) -> Result<(), StoreError> {
+        let path = self.dir.join(file);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(&path)(e)),
         }

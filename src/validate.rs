@@ -28,7 +28,7 @@
 //! With [`ZoneDefaults::strict`] (`[validate] strict = true`), the target
 //! and null-MX warnings are refusals instead, as the stricter
 //! `named-checkzone -m fail -M fail -S fail` would have it. Each rule's
-//! verdict is measured against a real `named` by `tests/oracle.rs`. Pure:
+//! verdict is measured against a real `named` by `tests/it/oracle.rs`. Pure:
 //! no I/O, no clock.
 
 use crate::error::ApiError;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """System benchmark for zoneagent against a private BIND named (and octoDNS).
 
-    python3 benches/system/run.py [--zones 1000,10000] [--quick] [--json OUT]
+    python3 benches/system/run.py [--zones 1000,10000,100000] [--quick] [--json OUT] [--perf DIR]
 
 Python 3.11 standard library only (octoDNS is pip-installed into a
 temporary venv for measurement F). Everything runs under one temporary
@@ -25,6 +25,22 @@ Measurements (per zone count N unless noted):
      until every zone serves its final state.
   F  octoDNS (YamlProvider -> octodns_bind.ZoneFileProvider) syncing the same
      zones into an empty directory, then a second (no-op) run.
+  G  zone.created through the spool until named answers the new zone's SOA,
+     then zone.deleted until it answers REFUSED; beside them named's own
+     `rndc addzone` of a hand-written file and `rndc delzone`.
+  S  daemon start until it logs "zoneagent ready" (READY=1).
+  R  peak RSS: the daemon's VmHWM beside named's VmRSS; the import's peak
+     (wait4's ru_maxrss: the agent or its named-checkconf, whichever is
+     larger) beside named's.
+
+Every row of the table shows named's own figure from the same run and the
+ratio to it, and the target of issue 10 where there is one, MET or MISSED
+(targets are judged at 10k zones and more). The agent talks to named over
+its own control-channel client with bind.add_zones (new zones by rndc
+addzone); --rndc-process runs the rndc program instead. --perf DIR records
+the daemon (not BIND's tools) with `perf record -g` during D and keeps the
+top of `perf report` in DIR/perf-N.txt. --quick (100 zones, no octoDNS) is
+what scripts/test.sh runs.
 
 Notes:
   * The zoneagent binary is built (cargo build --release, unless --no-build)
@@ -116,24 +132,35 @@ def loadavg() -> str:
 
 def run(argv, *, timeout: float, check: bool = True, env=None, cwd=None, what: str = ""):
     """Runs a command with a time limit; raises BenchError on failure. The
-    result carries `.wall` and `.cpu` (user+sys of it and its children)."""
-    cpu0 = children_cpu()
+    result carries `.wall`, `.cpu` (user+sys of it and its children) and
+    `.maxrss_kib` (its peak resident set, from wait4)."""
     t0 = now()
-    try:
-        p = subprocess.run(
-            [str(a) for a in argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=cwd,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise BenchError(f"{what or argv[0]}: timed out after {timeout} s") from e
-    except OSError as e:
-        raise BenchError(f"{what or argv[0]}: cannot run: {e}") from e
-    p.wall = now() - t0
-    p.cpu = children_cpu() - cpu0
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=err, env=env, cwd=cwd)
+        except OSError as e:
+            raise BenchError(f"{what or argv[0]}: cannot run: {e}") from e
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = now() - t0
+        if wall >= timeout and proc.returncode < 0:
+            raise BenchError(f"{what or argv[0]}: timed out after {timeout} s")
+        out.seek(0)
+        err.seek(0)
+        p = subprocess.CompletedProcess(proc.args, proc.returncode,
+                                        out.read().decode(errors="replace"),
+                                        err.read().decode(errors="replace"))
+    p.wall = wall
+    # wait4's ru_maxrss is the largest of the child and its waited-for
+    # descendants (for `import`: the agent or its named-checkconf).
+    p.cpu = usage.ru_utime + usage.ru_stime
+    p.maxrss_kib = usage.ru_maxrss
     if check and p.returncode != 0:
         raise BenchError(
             f"{what or argv[0]} exited {p.returncode}\n"
@@ -141,6 +168,20 @@ def run(argv, *, timeout: float, check: bool = True, env=None, cwd=None, what: s
             f"stdout (tail): {p.stdout[-3000:]}\nstderr (tail): {p.stderr[-3000:]}"
         )
     return p
+
+
+def proc_rss_kib(pid: int | None) -> dict:
+    """VmRSS and VmHWM (peak) of a running process, KiB."""
+    out = {"rss": None, "hwm": None}
+    if pid is None:
+        return out
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out["rss"] = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                out["hwm"] = int(line.split()[1])
+    return out
 
 
 def ports_in_use() -> set[int]:
@@ -520,9 +561,10 @@ def make_zone(i: int) -> dict:
         ("A", "mail2", f"10.{hi}.{lo}.4", 3600, None),
         ("A", "api", f"10.{hi}.{lo}.5", 300, None),
         ("A", "sip", f"10.{hi}.{lo}.6", None, None),
-        ("AAAA", "@", f"2001:0db8:{i:x}::1", 3600, None),
-        ("AAAA", "www", f"2001:db8:{i:x}::2", 300, None),
-        ("AAAA", "api", f"2001:db8:{i:x}:0:0:0:0:5", 300, None),
+        # i in two 16-bit groups: up to 100,000 zones have valid addresses.
+        ("AAAA", "@", f"2001:0db8:{i >> 16:x}:{i & 0xFFFF:x}::1", 3600, None),
+        ("AAAA", "www", f"2001:db8:{i >> 16:x}:{i & 0xFFFF:x}::2", 300, None),
+        ("AAAA", "api", f"2001:db8:{i >> 16:x}:{i & 0xFFFF:x}:0:0:0:5", 300, None),
         ("MX", "@", f"mail.{d}", 3600, 10),
         ("MX", "@", f"mail2.{d}", 3600, 20),
         ("TXT", "@", f"v=spf1 mx a:mail.{d} ~all", 3600, None),
@@ -572,8 +614,10 @@ def toml_str(s) -> str:
 class Env:
     """One zoneagent + named setup with N zones."""
 
-    def __init__(self, root: Path, n: int, binary: Path, with_socket: bool):
+    def __init__(self, root: Path, n: int, binary: Path, with_socket: bool, native_control: bool = True):
         self.root = root
+        self.native_control = native_control
+        self.ready_s: float | None = None
         self.n = n
         self.binary = binary
         self.named = Named(root / "named", root / "named.conf.zoneagent")
@@ -599,6 +643,16 @@ class Env:
             f"rndc = {json.dumps(self.named.rndc)}",
             f"server = {toml_str(f'127.0.0.1:{self.named.port}')}",
             "confirm_timeout = 120",
+        ]
+        if self.native_control:
+            # The agent's own control-channel client (one kept connection)
+            # and rndc addzone/delzone for new and deleted zones.
+            lines += [
+                f"control = {toml_str(f'127.0.0.1:{self.named.ctl}')}",
+                f"control_key_file = {toml_str(self.named.dir / 'rndc.key')}",
+                "add_zones = true",
+            ]
+        lines += [
             "[log]",
             'format = "json"',
         ]
@@ -635,12 +689,14 @@ class Env:
             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
         )
         logf.close()
+        t0 = now()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.daemon.poll() is not None:
                 raise BenchError(f"zoneagent run exited {self.daemon.returncode}: {tail(self.daemon_log)}")
             text = self.daemon_log.read_text(errors="replace")
             if "zoneagent ready" in text and (self.socket_path is None or self.socket_path.exists()):
+                self.ready_s = now() - t0
                 return
             time.sleep(0.02)
         raise BenchError(f"zoneagent run not ready within 60 s: {tail(self.daemon_log)}")
@@ -648,6 +704,7 @@ class Env:
     def stop_daemon(self) -> int | None:
         if self.daemon is None:
             return None
+        self.daemon_rss = proc_rss_kib(self.daemon.pid)
         p, self.daemon = self.daemon, None
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -751,7 +808,7 @@ def measure_import(env: Env, dump: Path, args) -> dict:
     res["loadavg_before"] = loadavg()
     named_cpu0 = proc_cpu(env.named.pid)[0]
     p = env.za("import", dump, timeout=args.step_timeout)
-    res["import_s"], res["import_cpu_s"] = p.wall, p.cpu
+    res["import_s"], res["import_cpu_s"], res["maxrss_kib"] = p.wall, p.cpu, p.maxrss_kib
     res["named_cpu_during_import_s"] = proc_cpu(env.named.pid)[0] - named_cpu0
     res["import_stderr"] = p.stderr.strip().splitlines()[-1:] if p.stderr.strip() else []
 
@@ -923,7 +980,9 @@ def measure_latency(env: Env, samples: int, args) -> dict:
     za_lat, own_lat, za_queries, wrong_values = [], [], [], 0
     api = make_zone(za_zone)["records"][API_RECORD]
     log_offset = env.daemon_log.stat().st_size
+    recorder = start_perf(env, args)
     cpu0 = proc_cpu(env.daemon.pid)
+    named_cpu0 = proc_cpu(env.named.pid)[0]
     load0 = loadavg()
     try:
         za_serial = res.serial(za_domain, 1.0)
@@ -970,9 +1029,15 @@ def measure_latency(env: Env, samples: int, args) -> dict:
             time.sleep(random.uniform(0.02, 0.05))
     finally:
         res.close()
-    batches = batch_lines(env.daemon_log, log_offset)
     cpu1 = proc_cpu(env.daemon.pid)
+    named_cpu1 = proc_cpu(env.named.pid)[0]
+    profile = stop_perf(recorder, env, args)
+    batches = batch_lines(env.daemon_log, log_offset)
     return {
+        "profile": profile,
+        # named's CPU over the run covers both reloads of each sample (the
+        # agent's and its own): halved, it is named's CPU per reload.
+        "named_cpu_ms_per_reload": 1000 * (named_cpu1 - named_cpu0) / (2 * samples),
         "samples": samples,
         "loadavg": f"{load0} -> {loadavg()}",
         "daemon_cpu_ms_per_event": 1000 * (cpu1[0] - cpu0[0]) / samples,
@@ -985,6 +1050,106 @@ def measure_latency(env: Env, samples: int, args) -> dict:
         "daemon_batches": len(batches),
         "daemon_zones_written": sum(b["zones_written"] or 0 for b in batches),
     }
+
+
+def start_perf(env: Env, args):
+    """`perf record -g` on the daemon (not its children: BIND's tools are
+    other processes), when --perf is given."""
+    if not args.perf or shutil.which("perf") is None:
+        return None
+    out = Path(args.perf) / f"perf-{env.n}.data"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", str(out), "-p", str(env.daemon.pid)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # perf attaches
+    return proc, out
+
+
+def stop_perf(recorder, env: Env, args) -> dict | None:
+    """Stops perf and keeps the top of `perf report` (self time by symbol)."""
+    if recorder is None:
+        return None
+    proc, out = recorder
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    # perf follows the daemon's children until they exec: keep the daemon's
+    # own threads (comm zoneagent), not BIND's tools.
+    rep = run(["perf", "report", "-i", out, "--no-children", "--stdio", "--comms", "zoneagent",
+               "--percentage", "relative", "--sort", "dso,symbol", "--percent-limit", "0.7", "-g", "none"],
+              timeout=300, check=False, what="perf report")
+    lines = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    (Path(args.perf) / f"perf-{env.n}.txt").write_text(rep.stdout)
+    return {"data": str(out), "top": lines[:40]}
+
+
+def zone_file_text(domain: str) -> str:
+    return (f"$ORIGIN {domain}.\n$TTL 3600\n"
+            f"@ IN SOA {NAMESERVERS[0]} hostmaster.{domain}. 1 3600 600 604800 300\n"
+            + "".join(f"@ IN NS {ns}\n" for ns in NAMESERVERS))
+
+
+def measure_created(env: Env, samples: int, args) -> dict:
+    """G: zone.created through the spool until named answers the new zone's
+    SOA, then zone.deleted until it answers REFUSED; beside each, named's
+    own `rndc addzone` of a hand-written file and `rndc delzone`."""
+    res = Resolver(env.named.port)
+    tag = f"{random.randrange(1 << 20):05x}"
+    za_add, za_del, own_add, own_del = [], [], [], []
+    own_ok = True
+
+    def wait_rcode(name: str, want, deadline: float) -> float:
+        while True:
+            r = res.query(name, T_SOA, timeout=0.05)
+            t = now()
+            if r is not None and want(r):
+                return t
+            if t > deadline:
+                raise BenchError(f"{name}: not as expected at the deadline (last {r and r[0]})")
+            time.sleep(0.001)
+
+    served = lambda r: r[0] == 0 and soa_serial_of(r[1]) is not None  # noqa: E731
+    refused = lambda r: r[0] == 5  # noqa: E731
+    try:
+        for k in range(samples):
+            uuid, domain = f"bench-new-{tag}-{k}", f"new{k}-{tag}.bench.test"
+            t0 = now()
+            spool_event(env.spool, {"id": f"{uuid}-c", "type": "zone.created",
+                                    "zone": {"uuid": uuid, "domain": domain,
+                                             "created_at": "2026-01-18T16:45:00Z"}}, k)
+            za_add.append(wait_rcode(domain, served, t0 + 60) - t0)
+            time.sleep(random.uniform(0.02, 0.05))
+            t0 = now()
+            spool_event(env.spool, {"id": f"{uuid}-d", "type": "zone.deleted", "zone_uuid": uuid}, k)
+            za_del.append(wait_rcode(domain, refused, t0 + 60) - t0)
+            time.sleep(random.uniform(0.02, 0.05))
+            if not own_ok:
+                continue
+            own = f"own{k}-{tag}.bench.test"
+            path = env.root / f"{own}.zone"
+            t0 = now()
+            path.write_text(zone_file_text(own))
+            p = run([*env.named.rndc, "addzone", own, f'{{ type primary; file "{path}"; }};'],
+                    timeout=30, check=False, what="rndc addzone")
+            if p.returncode != 0:
+                log(f"named's own addzone not measured: {p.stderr.strip()[:200]}")
+                own_ok = False
+                continue
+            own_add.append(wait_rcode(own, served, t0 + 60) - t0)
+            t0 = now()
+            env.named.rndc_cmd("delzone", own)
+            own_del.append(wait_rcode(own, refused, t0 + 60) - t0)
+            time.sleep(random.uniform(0.02, 0.05))
+    finally:
+        res.close()
+    out = {"samples": samples, "created_ms": summarize_ms(za_add), "deleted_ms": summarize_ms(za_del)}
+    if own_add:
+        out["named_addzone_ms"] = summarize_ms(own_add)
+        out["named_delzone_ms"] = summarize_ms(own_del)
+    return out
 
 
 def summarize_ms(values: list[float]) -> dict:
@@ -1348,94 +1513,125 @@ def fmt_s(v) -> str:
     return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
 
 
-def render_table(results: dict) -> str:
-    rows: list[tuple[str, str, str, str]] = []  # measurement, N, value, note
+def ratio(a, b) -> str:
+    if a is None or not b:
+        return "-"
+    return f"{a / b:.2f}x"
 
-    def add(m, n, v, note=""):
-        rows.append((m, str(n), v, note))
+
+def verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("MET" if ok else "MISSED")
+
+
+def fmt_kib(v) -> str:
+    return "-" if v is None else f"{v / 1024:.0f} MiB"
+
+
+def render_table(results: dict, markdown: bool = False) -> str:
+    """One row per figure: the agent's value, named's own figure from the
+    same run, their ratio, and the issue's target where it has one."""
+    rows: list[tuple[str, ...]] = []
+
+    def add(m, n, v, named="-", rat="-", target="", ok=None, note=""):
+        rows.append((m, str(n), v, named, rat, target, verdict(ok), note))
 
     for n_str, r in results["by_n"].items():
         n = int(n_str)
+        big = n >= 10000
         a, b, c = r.get("A"), r.get("B"), r.get("C")
+        b_s = b["served_median_s"] if b else None
         if a:
-            add("A  zoneagent import (cold, confirmed served)", n, fmt_s(a["import_s"]),
-                f"cpu {fmt_s(a['import_cpu_s'])} (+ named {fmt_s(a['named_cpu_during_import_s'])}); "
-                f"dry-run (parse+validate+render) {fmt_s(a['dry_run_s'])}; named-checkconf -z of all "
-                f"{fmt_s(a['checkconf_all_s'])}; load {a['loadavg_before']}")
-        if b:
-            runs = ", ".join(fmt_s(x["served_s"]) for x in b["runs"])
-            logged = ", ".join(fmt_s(x["log_all_zones_loaded_s"]) for x in b["runs"])
-            add("B  named cold start until all zones served", n, fmt_s(b["served_median_s"]),
-                f"median of [{runs}]; named's log 'all zones loaded' at [{logged}]")
-        if a and b:
-            ratio = a["import_s"] / b["served_median_s"]
-            tgt = "target <= 2.0" + (" MET" if ratio <= 2 else " MISSED") if n >= 10000 else "target (10k) <= 2.0"
-            add("A/B", n, f"{ratio:.2f}x", tgt)
-        if c:
-            tgt = (" target < 0.5 s " + ("MET" if c["rebuild_s"] < 0.5 else "MISSED")) if n >= 10000 else ""
-            add("C  zoneagent rebuild (no-op)", n, fmt_s(c["rebuild_s"]),
-                f"{c['writes']} files written of {c['files_watched']} watched; cpu {fmt_s(c['rebuild_cpu_s'])}; "
-                f"again {fmt_s(c['rebuild_again_s'])};" + tgt)
+            ok = a["import_s"] / b_s <= 2 if (b_s and big) else None
+            add("A  cold import until served (check included)", n, fmt_s(a["import_s"]),
+                fmt_s(b_s) + " cold load", ratio(a["import_s"], b_s), "<= 2x named" if big else "", ok,
+                f"cpu {fmt_s(a['import_cpu_s'])}; named-checkconf -z alone {fmt_s(a['checkconf_all_s'])}")
+            add("A  import peak RSS (agent or its checkconf)", n, fmt_kib(a.get("maxrss_kib")),
+                fmt_kib(a.get("named_rss_kib")) + " named", ratio(a.get("maxrss_kib"), a.get("named_rss_kib")))
+        if c and b:
+            limit = 0.1 if n <= 10000 else 1.0
+            ok = c["rebuild_s"] <= limit if big else None
+            add("C  no-op rebuild", n, fmt_s(c["rebuild_s"]),
+                fmt_s(b.get("reconfig_s")) + " rndc reconfig", ratio(c["rebuild_s"], b.get("reconfig_s")),
+                f"<= {fmt_s(limit)}" if big else "", ok, f"{c['writes']} files written")
+        s = r.get("S")
+        if s and b_s:
+            ok = s["ready_s"] <= 1 if n >= 100000 else None
+            add("S  daemon start until ready", n, fmt_s(s["ready_s"]), fmt_s(b_s) + " cold load",
+                ratio(s["ready_s"], b_s), "<= 1 s at 100k" if n >= 100000 else "", ok)
         d = r.get("D")
         if d:
             z, o = d["zoneagent_ms"], d["named_reload_ms"]
-            ok50 = d["p50_gap_ms"] <= 15
-            ok99 = z["p99"] < 100
-            add("D  event latency, spool -> served (p50/p99/max)", n,
-                f"{z['p50']:.1f} / {z['p99']:.1f} / {z['max']:.1f} ms",
-                f"{d['samples']} samples; p50 gap {d['p50_gap_ms']:+.1f} ms (target <= 15 {'MET' if ok50 else 'MISSED'}); "
-                f"p99 target < 100 {'MET' if ok99 else 'MISSED'}; wrong values {d['wrong_values']}; "
-                f"daemon cpu {d['daemon_cpu_ms_per_event']:.1f} ms/event + tools {d['daemon_children_cpu_ms_per_event']:.1f}; "
-                f"load {d['loadavg']}")
-            add("D' named alone: rewrite + rndc reload ZONE (p50/p99/max)", n,
-                f"{o['p50']:.1f} / {o['p99']:.1f} / {o['max']:.1f} ms", "same polling (UDP SOA every 1 ms)")
+            add("D  record event -> served p50", n, f"{z['p50']:.1f} ms", f"{o['p50']:.1f} ms rndc reload",
+                ratio(z["p50"], o["p50"]), "<= named + 5 ms", d["p50_gap_ms"] <= 5 if big else None,
+                f"gap {d['p50_gap_ms']:+.1f} ms; {d['samples']} samples; wrong values {d['wrong_values']}")
+            add("D  record event -> served p99", n, f"{z['p99']:.1f} ms", f"{o['p99']:.1f} ms rndc reload",
+                ratio(z["p99"], o["p99"]), "< 50 ms", z["p99"] < 50 if big else None)
+            add("D  agent CPU per event (daemon, no tools)", n, f"{d['daemon_cpu_ms_per_event']:.2f} ms",
+                f"{d['named_cpu_ms_per_reload']:.2f} ms named/reload",
+                ratio(d["daemon_cpu_ms_per_event"], d["named_cpu_ms_per_reload"]), "<= 1 ms",
+                d["daemon_cpu_ms_per_event"] <= 1 if big else None,
+                f"tools {d['daemon_children_cpu_ms_per_event']:.1f} ms/event")
+        g = r.get("G")
+        if g:
+            za, own = g["created_ms"], g.get("named_addzone_ms")
+            add("G  zone.created -> served p50", n, f"{za['p50']:.1f} ms",
+                f"{own['p50']:.1f} ms rndc addzone" if own else "-", ratio(za["p50"], own and own["p50"]),
+                "<= 50 ms", za["p50"] <= 50 if big else None, f"p99 {za['p99']:.1f} ms; {g['samples']} samples")
+            za, own = g["deleted_ms"], g.get("named_delzone_ms")
+            add("G  zone.deleted -> refused p50", n, f"{za['p50']:.1f} ms",
+                f"{own['p50']:.1f} ms rndc delzone" if own else "-", ratio(za["p50"], own and own["p50"]),
+                note=f"p99 {za['p99']:.1f} ms")
         e = r.get("E")
         if e:
-            add("E  socket burst: events acked/s", n, f"{e['acked_per_s']:,.0f}/s",
-                f"{e['events']} record.created on 1 connection, all acked in {fmt_s(e['acked_s'])}; "
-                f"target >= 10k/s {'MET' if e['acked_per_s'] >= 10000 else 'MISSED'}")
-            add("E  socket burst: first send -> all zones served", n, fmt_s(e["all_served_s"]),
-                f"target <= 3 s {'MET' if e['all_served_s'] <= 3 else 'MISSED'}; spool empty+confirmed "
-                f"{fmt_s(e['spool_empty_and_confirmed_s'])}; {e['passes']} passes, "
-                f"{e['renders_zones_written']} zone renders, {e['reloads_passes_with_writes']} reload rounds; "
-                f"failed {e['failed_events']}; cpu daemon {fmt_s(e['daemon_cpu_s'])} + tools "
-                f"{fmt_s(e['daemon_children_cpu_s'])}, named {fmt_s(e['named_cpu_s'])}; load {e['loadavg']}")
+            add("E  socket burst: all served", n, fmt_s(e["all_served_s"]), fmt_s(b_s) + " cold load",
+                ratio(e["all_served_s"], b_s), "<= 3 s (100k events, 10k zones)",
+                e["all_served_s"] <= 3 if e["events"] >= 100000 else None,
+                f"{e['events']} events, {e['acked_per_s']:,.0f} acks/s")
+        rss = r.get("RSS")
+        if rss:
+            add("R  daemon peak RSS", n, fmt_kib(rss["agent_hwm_kib"]), fmt_kib(rss["named_rss_kib"]) + " named",
+                ratio(rss["agent_hwm_kib"], rss["named_rss_kib"]))
     f = results.get("F")
     if f and "error" not in f:
-        n = f["zones"]
-        za = results["by_n"].get(str(n), {})
-        add("F  octoDNS sync (cold, files only)", n, fmt_s(f["cold_s"]),
-            f"octodns {f['versions'].get('octodns')}, octodns-bind {f['versions'].get('octodns-bind')}; "
-            f"writes files only (no check, no named)"
-            + (f"; zoneagent import {fmt_s(za['A']['import_s'])} incl. named-checkconf + load into named"
-               if za.get("A") else ""))
-        add("F  octoDNS sync again (no change)", n, fmt_s(f["noop_s"]),
-            f"{f['noop_writes']} files rewritten"
-            + (f"; zoneagent no-op rebuild {fmt_s(za['C']['rebuild_s'])}, {za['C']['writes']} writes"
-               if za.get("C") else ""))
-    elif f:
-        add("F  octoDNS", f.get("zones", "-"), "skipped", f["error"][:200])
+        add("F  octoDNS sync (cold, files only)", f["zones"], fmt_s(f["cold_s"]),
+            note=f"no-op again {fmt_s(f['noop_s'])}, {f['noop_writes']} files rewritten")
 
-    w = [max(len(r[i]) for r in rows + [("measurement", "N", "value", "notes")]) for i in range(3)]
-    lines = [f"{'measurement':<{w[0]}}  {'N':>{w[1]}}  {'value':>{w[2]}}  notes",
-             f"{'-' * w[0]}  {'-' * w[1]}  {'-' * w[2]}  -----"]
-    lines += [f"{m:<{w[0]}}  {n:>{w[1]}}  {v:>{w[2]}}  {note}" for m, n, v, note in rows]
-    return "\n".join(lines)
+    head = ("measurement", "N", "agent", "named (same run)", "ratio", "target", "", "notes")
+    if markdown:
+        def cell(x):
+            return x.replace("|", "\\|")
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows]
+        return "\n".join(out)
+    w = [max(len(r[i]) for r in [*rows, head]) for i in range(len(head) - 1)]
+    def line(r):
+        return "  ".join(f"{x:<{w[i]}}" if i < len(w) else x for i, x in enumerate(r)).rstrip()
+    return "\n".join([line(head), line(tuple("-" * x for x in w) + ("-----",)), *map(line, rows)])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--zones", default=None, help="comma-separated zone counts (default 1000,10000; --quick: 100)")
-    ap.add_argument("--quick", action="store_true", help="100 zones, 20 latency samples, 1 named restart")
+    ap.add_argument("--zones", default=None, help="comma-separated zone counts (default 1000,10000,100000; --quick: 100)")
+    ap.add_argument("--quick", action="store_true",
+                    help="100 zones, 20 latency samples, 1 named restart, no octoDNS (for CI)")
     ap.add_argument("--json", dest="json_out", help="write the figures as JSON to this file")
+    ap.add_argument("--markdown", help="also write the table as Markdown to this file (for the README)")
     ap.add_argument("--samples", type=int, default=None, help="latency samples (default 200; --quick: 20)")
     ap.add_argument("--named-restarts", type=int, default=None, help="B repeats (default 3; --quick: 1)")
     ap.add_argument("--burst-zones", type=int, default=1000,
                     help="N of the env used for E and F (default 1000; else the smallest N)")
     ap.add_argument("--burst-per-zone", type=int, default=10)
+    ap.add_argument("--skip-burst", action="store_true", help="no E (and no F, which runs on the same N)")
     ap.add_argument("--latency-on", default="all", choices=["all", "largest"],
                     help="run D on every N (default) or only the largest")
     ap.add_argument("--skip-octodns", action="store_true")
+    ap.add_argument("--rndc-process", action="store_true",
+                    help="let the agent run the rndc program (default: its own control-channel client "
+                         "and rndc addzone/delzone)")
+    ap.add_argument("--created-samples", type=int, default=None,
+                    help="zone.created/zone.deleted samples (default 50; --quick: 10)")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="perf record the daemon during D; writes perf-N.data and perf-N.txt into DIR")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
     ap.add_argument("--binary", help="zoneagent binary (default target/release/zoneagent)")
     ap.add_argument("--workdir", help="parent of the temporary directory (default $TMPDIR)")
@@ -1447,12 +1643,17 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=3600, help="limit for the whole run")
     args = ap.parse_args()
 
-    zone_counts = sorted({int(x) for x in (args.zones or ("100" if args.quick else "1000,10000")).split(",") if x})
-    if not zone_counts or min(zone_counts) < 2 or max(zone_counts) > 99999:
-        ap.error("--zones: counts between 2 and 99999")
+    zone_counts = sorted({int(x) for x in (args.zones or ("100" if args.quick else "1000,10000,100000")).split(",") if x})
+    if not zone_counts or min(zone_counts) < 2 or max(zone_counts) > 100000:
+        ap.error("--zones: counts between 2 and 100000")
     samples = args.samples or (20 if args.quick else 200)
     restarts = args.named_restarts or (1 if args.quick else 3)
+    created_samples = args.created_samples or (10 if args.quick else 50)
+    if args.quick:
+        args.skip_octodns = True
     burst_n = args.burst_zones if args.burst_zones in zone_counts else zone_counts[0]
+    if args.skip_burst:
+        burst_n = -1
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -1502,18 +1703,24 @@ def main() -> int:
             dump.write_text(json.dumps(zones))
             r: dict = {}
             results["by_n"][str(n)] = r
-            env = Env(work / f"n{n}", n, binary, with_socket=(n == burst_n))
+            env = Env(work / f"n{n}", n, binary, with_socket=(n == burst_n),
+                      native_control=not args.rndc_process)
             env.root.mkdir()
             envs.append(env)
             r["A"] = measure_import(env, dump, args)
+            r["A"]["named_rss_kib"] = proc_rss_kib(env.named.pid)["rss"]
             serials = r["A"].pop("serials")
             log(f"N={n}: A import {fmt_s(r['A']['import_s'])}")
             r["C"] = measure_rebuild(env, args)
             log(f"N={n}: C rebuild {fmt_s(r['C']['rebuild_s'])}, {r['C']['writes']} writes")
             r["B"] = measure_named_load(env, serials, restarts, args)
-            log(f"N={n}: B named load {fmt_s(r['B']['served_median_s'])}")
+            r["B"]["reconfig_s"] = statistics.median(
+                env.named.rndc_cmd("reconfig", timeout=args.step_timeout).wall for _ in range(3))
+            log(f"N={n}: B named load {fmt_s(r['B']['served_median_s'])}, "
+                f"no-op reconfig {fmt_s(r['B']['reconfig_s'])}")
             if args.latency_on == "all" or n == zone_counts[-1] or n == burst_n:
                 env.start_daemon()
+                r["S"] = {"ready_s": env.ready_s}
                 log(f"N={n}: D latency, {samples} samples (daemon pid {env.daemon.pid})")
                 r["D"] = measure_latency(env, samples, args)
                 d = r["D"]
@@ -1522,7 +1729,12 @@ def main() -> int:
                     log(f"N={n}: E burst of {n * args.burst_per_zone} events through the socket")
                     r["E"] = measure_burst(env, args.burst_per_zone, args)
                     log(f"N={n}: E {r['E']['acked_per_s']:.0f} acks/s, served in {fmt_s(r['E']['all_served_s'])}")
+                log(f"N={n}: G zone.created/zone.deleted, {created_samples} samples")
+                r["G"] = measure_created(env, created_samples, args)
+                log(f"N={n}: G created p50 {r['G']['created_ms']['p50']:.1f} ms")
+                named_rss = proc_rss_kib(env.named.pid)["rss"]
                 rc = env.stop_daemon()
+                r["RSS"] = {"agent_hwm_kib": env.daemon_rss["hwm"], "named_rss_kib": named_rss}
                 if rc != 0:
                     raise BenchError(f"zoneagent run exited {rc} on SIGTERM: {tail(env.daemon_log)}")
                 st = env.status()
@@ -1563,6 +1775,8 @@ def main() -> int:
               + (f" (journal: {'yes' if fs['journal'] else 'NO'})" if "journal" in fs else "")
               + f"; loadavg {m['loadavg_start']} -> {m.get('loadavg_end')}")
         print(render_table(results))
+        if args.markdown:
+            Path(args.markdown).write_text(render_table(results, markdown=True) + "\n")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str) + "\n")
         log(f"wrote {args.json_out}")

@@ -4,7 +4,7 @@
 //! and panics when a property fails; an input the code rightly refuses is
 //! not a failure. The same file is compiled into the cargo-fuzz targets
 //! (`fuzz/src/lib.rs`) and into the stable-Rust replay test
-//! (`tests/fuzz_regressions.rs`, which includes it by path), so it uses
+//! (`tests/it/fuzz_regressions.rs`, which includes it by path), so it uses
 //! only `std`, `serde_json` and `zoneagent`.
 //!
 //! - [`event`]: bytes → UTF-8 → `decode_event`; never panics, and an event

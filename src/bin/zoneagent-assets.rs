@@ -127,7 +127,7 @@ fn packaged_unit(unit: &str) -> Result<String, AssetError> {
 }
 
 /// The tmpfiles snippet with the agent's directories owned by `zoneagent`
-/// (group bind, so named reads the zones and the include).
+/// (the zones and the include in group bind, so named reads them).
 fn packaged_tmpfiles(tmpfiles: &str) -> Result<String, AssetError> {
     let mut changed = 0;
     let text: Vec<String> = tmpfiles
@@ -174,7 +174,10 @@ mod tests {
         for line in t.lines().filter(|l| l.starts_with(['d', 'f'])) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             assert_eq!(fields[3], "zoneagent", "{line}");
-            assert_eq!(fields[4], "bind", "{line}");
+            // named reads the zones and the include through group bind.
+            if fields[1].starts_with("/var/lib/bind/") {
+                assert_eq!(fields[4], "bind", "{line}");
+            }
         }
     }
 

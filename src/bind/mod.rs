@@ -6,6 +6,7 @@
 pub mod checkzone;
 pub mod conf;
 pub mod confirm;
+pub mod control;
 pub mod named_conf;
 pub mod query;
 pub mod rndc;

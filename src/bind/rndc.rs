@@ -20,20 +20,37 @@ pub enum Command {
     ReloadAll,
     /// Is the server up?
     Status,
+    /// Load a new zone at once (`allow-new-zones yes;`): `config` is the
+    /// zone's configuration, `{ type primary; file "…"; };`.
+    AddZone { zone: Name, config: String },
+    /// Remove a zone at once.
+    DelZone(Name),
+}
+
+impl Command {
+    /// The words of the command, as `rndc` takes them after its options.
+    pub fn words(&self) -> Vec<&str> {
+        match self {
+            Command::Reconfig => vec!["reconfig"],
+            Command::Reload(zone) => vec!["reload", zone.as_str()],
+            Command::ReloadAll => vec!["reload"],
+            Command::Status => vec!["status"],
+            Command::AddZone { zone, config } => vec!["addzone", zone.as_str(), config],
+            Command::DelZone(zone) => vec!["delzone", zone.as_str()],
+        }
+    }
+
+    /// The command line as the control channel carries it: `rndc` joins
+    /// its arguments with spaces.
+    pub fn line(&self) -> String {
+        self.words().join(" ")
+    }
 }
 
 /// argv for a command, after the configured prefix (`rndc -s … -p … -k …`).
 pub fn argv(prefix: &[String], command: &Command) -> Vec<OsString> {
     let mut v: Vec<OsString> = prefix.iter().map(OsString::from).collect();
-    match command {
-        Command::Reconfig => v.push("reconfig".into()),
-        Command::Reload(zone) => {
-            v.push("reload".into());
-            v.push(zone.as_str().into());
-        }
-        Command::ReloadAll => v.push("reload".into()),
-        Command::Status => v.push("status".into()),
-    }
+    v.extend(command.words().into_iter().map(OsString::from));
     v
 }
 

@@ -238,6 +238,18 @@ fn sync_event(
     };
     let sync = state::sync_changes(deployer.records(), &item.event, zones);
     let changes = sync.changes;
+    // Fleet mode: a sync that would remove too many zones at once is
+    // refused into failed/ with the share named; replaying it past the
+    // guard (`import --allow-mass-delete` of the same zones) is the
+    // operator's call. A pull's own sync (`pull-…`) was checked by the
+    // pull against the same share, or let through by its
+    // `--allow-mass-delete`.
+    let pulled = item.event.id.starts_with(crate::pull::SYNC_ID_PREFIX);
+    if let Err(e) = deployer.check_removals(&changes, pulled) {
+        tracing::error!(error = %e, "sync refused");
+        item.fate = Some(Fate::Failed(vec![e]));
+        return Ok(());
+    }
     let report = deployer.apply(changes, Options::default(), now)?;
     count(&report, stats);
     item.fate = Some(state::sync_fate(&sync.malformed));
