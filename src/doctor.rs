@@ -428,10 +428,14 @@ struct ServerCheck {
 /// with many zones), less the reloads still pending.
 fn served_sample(config: &Config) -> Vec<String> {
     let store = crate::store::Store::open_read_only(&config.paths.state);
+    // Zones waiting for named (pending), or whose install a crash cut short
+    // (installing), may not be loaded yet: named not serving them says
+    // nothing about bind.server.
     let pending: BTreeSet<String> = store
         .load_pending()
         .unwrap_or_default()
         .into_iter()
+        .chain(store.load_installing().unwrap_or_default())
         .collect();
     let Ok(dir) = std::fs::read_dir(&config.paths.zones) else {
         return Vec::new();
