@@ -71,6 +71,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub api: RawApi,
     #[serde(default)]
+    pub verify: RawVerify,
+    #[serde(default)]
     pub metrics: RawMetrics,
     #[serde(default)]
     pub dnssec: RawDnssec,
@@ -105,6 +107,25 @@ pub struct RawValidate {
     /// Refuse zones that `named` serves with a warning (see
     /// [`ZoneDefaults::strict`]).
     pub strict: Option<bool>,
+}
+
+/// `[verify]`: the daemon's periodic comparison of what named serves with
+/// the state.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    /// Seconds between verifications; 0 (the default): off.
+    pub seconds: Option<u64>,
+    /// Rewrite and reload the zones found drifted.
+    pub repair: Option<bool>,
+}
+
+/// The daemon's periodic verification (`[verify]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyConfig {
+    /// Seconds between verifications; 0: off.
+    pub seconds: u64,
+    pub repair: bool,
 }
 
 /// `[api]`: where `zoneagent pull` reads the platform's zones.
@@ -411,6 +432,7 @@ pub struct Config {
     /// zone rewrites its whole record, so this bounds the cost of one.
     pub max_records: usize,
     pub api: ApiConfig,
+    pub verify: VerifyConfig,
     pub metrics: MetricsConfig,
     /// `None`: no zone is signed.
     pub dnssec: Option<DnssecConfig>,
@@ -716,6 +738,10 @@ fn check(raw: RawConfig) -> Result<Config, ConfigError> {
         log_format: raw.log.format.unwrap_or_default(),
         max_records: u32_key("zone.max_records", raw.zone.max_records, 10_000, 1_000_000)? as usize,
         api,
+        verify: VerifyConfig {
+            seconds: raw.verify.seconds.unwrap_or(0),
+            repair: raw.verify.repair.unwrap_or(false),
+        },
         metrics,
         dnssec,
         catalog: raw.catalog.map(catalog_key).transpose()?,

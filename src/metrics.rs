@@ -102,6 +102,8 @@ struct Metrics {
     rndc_failures: Counter,
     last_deploy: Gauge<f64, AtomicU64>,
     event_to_served: Histogram,
+    drifted: Gauge,
+    repairs: Counter,
     /// Zones (by uuid) with events waiting to be served, and when the
     /// oldest of them arrived in the spool.
     arrivals: Mutex<HashMap<String, SystemTime>>,
@@ -158,6 +160,18 @@ impl Metrics {
             Unit::Seconds,
             event_to_served.clone(),
         );
+        let drifted = Gauge::default();
+        registry.register(
+            "drifted_zones",
+            "Zones whose served data differed from the state at the last periodic verification",
+            drifted.clone(),
+        );
+        let repairs = Counter::default();
+        registry.register(
+            "drift_repairs",
+            "Drifted zones rewritten and reloaded by the periodic verification",
+            repairs.clone(),
+        );
         let build_info = Family::<VersionLabels, Gauge>::default();
         registry.register(
             "build_info",
@@ -186,6 +200,8 @@ impl Metrics {
             rndc_failures,
             last_deploy,
             event_to_served,
+            drifted,
+            repairs,
             arrivals: Mutex::new(HashMap::new()),
         }
     }
@@ -238,6 +254,15 @@ pub fn deployed(at: SystemTime) {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     METRICS.last_deploy.set(secs);
+}
+
+/// Records a periodic verification: how many zones drifted, how many of
+/// them were repaired.
+pub fn verified(drifted: usize, repaired: usize) {
+    METRICS
+        .drifted
+        .set(i64::try_from(drifted).unwrap_or(i64::MAX));
+    METRICS.repairs.inc_by(repaired as u64);
 }
 
 /// Counts one failed `rndc` run.

@@ -442,9 +442,20 @@ pub fn repair(
     key: Option<&TsigKey>,
     reports: &mut [ZoneReport],
 ) -> Result<(), VerifyError> {
+    let mut deployer =
+        crate::deploy::Deployer::open(config.clone()).map_err(VerifyError::Deploy)?;
+    repair_with(&mut deployer, key, reports)
+}
+
+/// [`repair`] through a deployer that is already open (the daemon's).
+pub fn repair_with(
+    deployer: &mut crate::deploy::Deployer,
+    key: Option<&TsigKey>,
+    reports: &mut [ZoneReport],
+) -> Result<(), VerifyError> {
     use crate::decide::Wanted;
-    use crate::deploy::{Deployer, Options};
-    let mut deployer = Deployer::open(config.clone()).map_err(VerifyError::Deploy)?;
+    use crate::deploy::Options;
+    let config = &deployer.config.clone();
     for report in reports.iter_mut().filter(|r| r.drifted()) {
         let Some(state) = deployer.records().get(&report.uuid).cloned() else {
             continue;
@@ -704,5 +715,97 @@ mod tests {
         let (sets, serial) = parse_zone_text(&text, &valid.origin).unwrap();
         assert_eq!(serial, Some(7));
         assert_eq!(sets.len(), 5, "{sets:?}");
+    }
+}
+
+/// The daemon's periodic verification (`[verify] seconds`): the transfers
+/// run on a thread of their own so the loop keeps applying events; the
+/// result is logged, counted in the metrics and, with `[verify] repair`,
+/// repaired on the loop thread through the daemon's own deployer.
+#[derive(Debug, Default)]
+pub struct Periodic {
+    next_at: Option<std::time::Instant>,
+    running: Option<std::thread::JoinHandle<Result<Vec<ZoneReport>, VerifyError>>>,
+}
+
+impl Periodic {
+    /// Off unless `[verify] seconds` is set; the first run is one interval
+    /// after start (a start has just deployed what the state holds).
+    pub fn new(config: &Config) -> Periodic {
+        Periodic {
+            next_at: (config.verify.seconds > 0)
+                .then(|| std::time::Instant::now() + Duration::from_secs(config.verify.seconds)),
+            running: None,
+        }
+    }
+
+    /// How long the loop may sleep before [`Periodic::poll`] has work.
+    pub fn wait(&self) -> Option<Duration> {
+        if self.running.is_some() {
+            return Some(Duration::from_millis(200));
+        }
+        self.next_at
+            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// Starts a verification when one is due; takes in a finished one.
+    pub fn poll(&mut self, deployer: &mut crate::deploy::Deployer) {
+        let seconds = deployer.config.verify.seconds;
+        if seconds == 0 {
+            self.next_at = None;
+        } else if self.next_at.is_none() && self.running.is_none() {
+            self.next_at = Some(std::time::Instant::now() + Duration::from_secs(seconds));
+        }
+        if self
+            .running
+            .as_ref()
+            .is_some_and(std::thread::JoinHandle::is_finished)
+            && let Some(handle) = self.running.take()
+        {
+            match handle.join() {
+                Ok(Ok(mut reports)) => Self::take_in(deployer, &mut reports),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %crate::daemon::error_chain(&e), "periodic verification failed");
+                }
+                Err(_) => tracing::error!("periodic verification panicked"),
+            }
+            self.next_at =
+                (seconds > 0).then(|| std::time::Instant::now() + Duration::from_secs(seconds));
+        }
+        let due = self.next_at.is_some_and(|t| std::time::Instant::now() >= t);
+        if due && self.running.is_none() {
+            self.next_at = None;
+            let config = deployer.config.clone();
+            self.running = Some(std::thread::spawn(move || verify(&config, None, &[])));
+        }
+    }
+
+    fn take_in(deployer: &mut crate::deploy::Deployer, reports: &mut [ZoneReport]) {
+        let drifted = reports.iter().filter(|r| r.drifted()).count();
+        for r in reports.iter().filter(|r| r.drifted()) {
+            tracing::warn!(
+                zone = %crate::logtext::Escaped(&r.domain),
+                missing = r.missing.len(),
+                extra = r.extra.len(),
+                different = r.different.len(),
+                served_serial = ?r.served_serial,
+                state_serial = ?r.state_serial,
+                "named serves something other than the state"
+            );
+        }
+        let mut repaired = 0;
+        if drifted > 0 && deployer.config.verify.repair {
+            if let Err(e) = repair_with(deployer, None, reports) {
+                tracing::error!(error = %crate::daemon::error_chain(&e), "repair of drifted zones failed");
+            }
+            repaired = reports.iter().filter(|r| r.repaired == Some(true)).count();
+        }
+        tracing::info!(
+            zones = reports.len(),
+            drifted,
+            repaired,
+            "periodic verification done"
+        );
+        crate::metrics::verified(drifted, repaired);
     }
 }

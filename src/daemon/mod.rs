@@ -126,6 +126,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
     let mut any_failed = false;
     let mut more = false;
     let mut resync = crate::pull::Resync::new(&config.api);
+    let mut verifier = crate::verify::Periodic::new(config);
     // run --once waits for confirmation once: in the deploy of its first
     // pass, or, when that pass has no events, in one retry of the pending
     // reloads.
@@ -135,6 +136,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         let due = retry_at.is_none_or(|t| Instant::now() >= t);
         if !once {
             resync.poll(&mut deployer);
+            verifier.poll(&mut deployer);
         }
         if due {
             match dispatch::run_once(&mut deployer, &spool, now()) {
@@ -220,6 +222,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
             wait = wait.min(t.saturating_duration_since(Instant::now()));
         }
         if let Some(t) = resync.wait() {
+            wait = wait.min(t);
+        }
+        if let Some(t) = verifier.wait() {
             wait = wait.min(t);
         }
         let mut stop = false;

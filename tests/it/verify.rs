@@ -177,3 +177,33 @@ fn transfers_signed_with_tsig() {
     );
     assert!(r.iter().all(|z| z.get("transfer_error").is_none()), "{r:?}");
 }
+
+/// `[verify] seconds` with `repair`: the daemon finds a hand edit by
+/// itself and serves the state again.
+#[test]
+fn the_daemon_verifies_and_repairs_on_its_own() {
+    let env = Env::new(&format!(
+        "[zone]\noptions = \"{TRANSFER}\"\n[verify]\nseconds = 1\nrepair = true\n"
+    ));
+    import(&env);
+    let mut daemon = support::agent::Daemon::start(&env);
+    let path = env.zone_file("one.example");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replace("192.0.2.1", "203.0.113.66")).unwrap();
+    let rndc = env.named.rndc(&["reload", "one.example"]);
+    assert!(rndc.status.success(), "{}", show(&rndc));
+    assert!(
+        support::agent::eventually(20, || env.named.query("www.one.example", "A")
+            == ["192.0.2.1"]
+            && fs::read_to_string(&path).is_ok_and(|t| !t.contains("203.0.113.66"))),
+        "the drift was not repaired:\n{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon
+            .log_text()
+            .contains("named serves something other than the state")
+    );
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit(), Some(0));
+}
