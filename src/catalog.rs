@@ -114,11 +114,7 @@ impl RenderedCatalog {
 
     /// The file with `serial` in its SOA record.
     pub fn with_serial(&self, serial: u32) -> String {
-        let mut out = String::with_capacity(self.text.len() + 10);
-        out.push_str(&self.text[..self.serial_at]);
-        out.push_str(&serial.to_string());
-        out.push_str(&self.text[self.serial_at + 1..]);
-        out
+        crate::render::splice_serial(&self.text, self.serial_at, serial)
     }
 }
 

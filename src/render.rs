@@ -130,12 +130,18 @@ impl RenderedZone {
 
     /// The file with `serial` in its SOA record.
     pub fn with_serial(&self, serial: u32) -> String {
-        let mut out = String::with_capacity(self.text.len() + 10);
-        out.push_str(&self.text[..self.serial_at]);
-        out.push_str(&serial.to_string());
-        out.push_str(&self.text[self.serial_at + 1..]);
-        out
+        splice_serial(&self.text, self.serial_at, serial)
     }
+}
+
+/// `text`, rendered with serial 0 whose `0` stands at `at`, with `serial`
+/// in its place.
+pub fn splice_serial(text: &str, at: usize, serial: u32) -> String {
+    let mut out = String::with_capacity(text.len() + 10);
+    out.push_str(&text[..at]);
+    out.push_str(&serial.to_string());
+    out.push_str(&text[at + 1..]);
+    out
 }
 
 /// Where the SOA serial stands in a file the template wrote: after
