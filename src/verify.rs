@@ -16,7 +16,6 @@
 
 use crate::config::Config;
 use crate::model::name::{self, Name};
-use crate::model::zone::Zone;
 use crate::store::{Store, ZoneRecord};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{self, RecordType};
@@ -305,11 +304,12 @@ pub fn verify_zone(
     uuid: &str,
     state: &ZoneRecord,
 ) -> ZoneReport {
-    let zone = desired(state);
     let domain = state
         .deployed
         .as_ref()
-        .map_or_else(|| zone.domain.clone(), |d| d.domain.clone());
+        .map(|d| d.domain.clone())
+        .or_else(|| state.zone.as_ref().map(|z| z.domain.clone()))
+        .unwrap_or_default();
     let mut report = ZoneReport {
         uuid: uuid.to_owned(),
         domain: domain.clone(),
@@ -322,6 +322,10 @@ pub fn verify_zone(
         transfer_error: None,
         held: None,
         repaired: None,
+    };
+    let Some(zone) = state.zone.as_ref() else {
+        report.held = Some("deleted".to_owned());
+        return report;
     };
     let valid = match crate::validate::validate(zone, &config.zone) {
         Ok(v) => v,
@@ -363,19 +367,6 @@ pub fn verify_zone(
     report
 }
 
-/// The desired zone of a record [`select`] picked (deleted zones are not).
-fn desired(record: &ZoneRecord) -> &Zone {
-    static NONE: std::sync::OnceLock<Zone> = std::sync::OnceLock::new();
-    record.zone.as_ref().unwrap_or_else(|| {
-        NONE.get_or_init(|| Zone {
-            uuid: String::new(),
-            domain: String::new(),
-            created_at: None,
-            records: Vec::new(),
-        })
-    })
-}
-
 /// The states to verify: all, or those of the named domains; deleted
 /// zones are not.
 fn select(
@@ -390,18 +381,22 @@ fn select(
         })?;
         wanted.insert(n.as_str().to_owned());
     }
+    // The A-label domain of a record's desired zone (none once deleted).
+    let domain_of = |s: &ZoneRecord| {
+        s.zone
+            .as_ref()
+            .and_then(|z| name::parse_domain(&z.domain).ok())
+    };
     let picked: Vec<(String, ZoneRecord)> = states
         .into_iter()
-        .filter(|(_, s)| s.zone.is_some())
         .filter(|(_, s)| {
-            wanted.is_empty()
-                || name::parse_domain(&desired(s).domain).is_ok_and(|n| wanted.contains(n.as_str()))
+            domain_of(s).is_some_and(|n| wanted.is_empty() || wanted.contains(n.as_str()))
         })
         .collect();
     for w in &wanted {
         if !picked
             .iter()
-            .any(|(_, s)| name::parse_domain(&desired(s).domain).is_ok_and(|n| n.as_str() == w))
+            .any(|(_, s)| domain_of(s).is_some_and(|n| n.as_str() == w))
         {
             return Err(VerifyError::Unknown(w.clone()));
         }
