@@ -131,14 +131,11 @@ pub fn publishable(members: usize, desired: usize) -> bool {
 /// shape, names the share; `--allow-mass-delete` is the operator's way
 /// past it.
 pub fn removal_allowed(current: usize, removed: usize, share: f64) -> Result<(), ApiError> {
-    if removed == 0 || current == 0 {
+    if !removes_too_many(current, removed, share) {
         return Ok(());
     }
     #[allow(clippy::cast_precision_loss)]
     let asked = removed as f64 / current as f64;
-    if asked <= share {
-        return Ok(());
-    }
     Err(ApiError::new(
         "mass_deletion",
         None,
@@ -150,6 +147,15 @@ pub fn removal_allowed(current: usize, removed: usize, share: f64) -> Result<(),
             share * 100.0
         ),
     ))
+}
+
+/// The mass-deletion rule, for every path that can remove zones at once
+/// (`import`, a `sync`, a pull): removing more than `share` of `current`
+/// zones needs the operator's `--allow-mass-delete`.
+pub fn removes_too_many(current: usize, removed: usize, share: f64) -> bool {
+    #[allow(clippy::cast_precision_loss)]
+    let too_many = current > 0 && removed as f64 > share * current as f64;
+    too_many
 }
 
 /// A TSIG key as `tsig-keygen` writes it.

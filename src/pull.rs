@@ -392,8 +392,7 @@ pub fn check_removals(
     share: f64,
 ) -> Result<usize, PullError> {
     let removed = current.difference(pulled).count();
-    #[allow(clippy::cast_precision_loss)]
-    if !current.is_empty() && removed as f64 > share * current.len() as f64 {
+    if crate::catalog::removes_too_many(current.len(), removed, share) {
         return Err(PullError::MassDelete {
             removed,
             current: current.len(),
