@@ -393,7 +393,16 @@ fn named_outage_is_retried() {
         go.send(()).unwrap();
         let outage = Instant::now();
         // The daemon meets the dead named: the producer keeps submitting.
-        while outage.elapsed() < Duration::from_secs(3) {
+        // At least 3 s, and (bounded) until the daemon has met it: a batch
+        // told just before the stop may still be confirming when the
+        // outage begins, and would otherwise ride it out unseen.
+        let met = |d: &support::agent::Daemon| {
+            let log = d.log_text();
+            log.contains("will retry") || log.contains("named has not loaded every zone yet")
+        };
+        while outage.elapsed() < Duration::from_secs(3)
+            || (!met(&daemon) && outage.elapsed() < Duration::from_secs(20))
+        {
             check_alive(&mut daemon, "while named was down");
             std::thread::sleep(Duration::from_millis(50));
         }
