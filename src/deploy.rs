@@ -438,6 +438,21 @@ impl Deployer {
             })
             .filter_map(|r| r.zone.clone().map(Wanted::put))
             .collect();
+        // A domain no record serves got its file from a batch whose records
+        // were never saved: nothing owns the file (the events are still in
+        // the spool and write it again), so it goes.
+        for d in &self.dirty {
+            if self.zones.served_by(d).is_none() {
+                let file = self.zone_file(d);
+                match fs::remove_file(&file) {
+                    Ok(()) => {
+                        tracing::info!(domain = %d, "removed the file of an install that never finished")
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&file)(e)),
+                }
+            }
+        }
         let report = self.apply(changes, Options::default(), now)?;
         // Dirty domains no zone has any more (deleted meanwhile) are done.
         self.dirty.clear();
@@ -1186,6 +1201,14 @@ impl Deployer {
     fn save_pending(&self) -> Result<(), StoreError> {
         let pending: Vec<&str> = self.pending.iter().map(String::as_str).collect();
         self.store.save_pending(&pending)
+    }
+
+    /// Tells `named` to read its configuration again: at start, when it
+    /// answers for none of the zones the agent installed.
+    /// The error is named's or the control channel's, as text.
+    pub fn reconfigure(&mut self) -> Result<(), String> {
+        self.tell(&rndc::Command::Reconfig)
+            .map_err(|e| e.to_string())
     }
 
     /// Retries `rndc` for zones installed but not confirmed served.

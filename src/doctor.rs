@@ -145,6 +145,10 @@ pub fn checks(config: &Config) -> Vec<Check> {
 pub enum Preflight {
     /// `rndc` works and `named` answers at `bind.server`.
     Ready,
+    /// `rndc` works and `named` answers at `bind.server`, but has not loaded
+    /// the zones the agent installed (a crash came before the reconfig):
+    /// start; the first pass loads them.
+    NotLoaded { detail: String },
     /// Neither `rndc` nor `bind.server` answers: `named` is down (boot
     /// order, a restart). Start anyway and retry.
     NamedDown { detail: String },
@@ -160,7 +164,10 @@ pub enum Preflight {
 pub fn preflight(config: &Config) -> Preflight {
     let rndc = rndc_check(config);
     let server = server_check(config);
-    match (rndc.works, server.check.level == Level::Ok) {
+    match (rndc.works, server.check.level != Level::Fail) {
+        (true, true) if server.check.level == Level::Warn => Preflight::NotLoaded {
+            detail: server.check.detail,
+        },
         (true, true) => Preflight::Ready,
         (true, false) => Preflight::Misconfigured {
             key: "bind.server",
@@ -179,17 +186,22 @@ pub fn preflight(config: &Config) -> Preflight {
 }
 
 /// [`preflight`] for `run`: stops at a configuration error (exit 78, naming the key); a `named` that
-/// is down is only a warning: the agent starts and retries.
-pub fn check_at_start(config: &Config) -> Result<(), i32> {
+/// is down is only a warning: the agent starts and retries. `Ok(true)`: named
+/// has not loaded the installed zones, and the agent reconfigures it.
+pub fn check_at_start(config: &Config) -> Result<bool, i32> {
     match preflight(config) {
-        Preflight::Ready => Ok(()),
+        Preflight::Ready => Ok(false),
+        Preflight::NotLoaded { detail } => {
+            tracing::warn!(key = "bind.server", %detail, "named has not loaded the installed zones; reconfiguring it");
+            Ok(true)
+        }
         Preflight::NamedDown { detail } => {
             tracing::warn!(%detail, "named is down; starting anyway, reloads are retried");
-            Ok(())
+            Ok(false)
         }
         Preflight::RndcFailing { detail } => {
             tracing::warn!(key = "bind.rndc", %detail, "named answers but rndc fails; reloads are retried");
-            Ok(())
+            Ok(false)
         }
         Preflight::Misconfigured { key, detail } => {
             tracing::error!(key, %detail, "invalid configuration: {key}");
@@ -471,14 +483,7 @@ fn server_check(config: &Config) -> ServerCheck {
                 ),
             )
         } else if c.any_answer() {
-            Check::fail(
-                key,
-                format!(
-                    "{server} answers, but for none of the served zones asked: {}",
-                    one_line(&confirm::explain(&c))
-                ),
-                "set bind.server to the named that loads paths.include",
-            )
+            not_serving(config, &sample, &confirm::explain(&c))
         } else {
             no_answer(server, c.unreachable)
         };
@@ -500,6 +505,48 @@ fn server_check(config: &Config) -> ServerCheck {
         Probe::NoAnswer { unreachable } => no_answer(server, unreachable),
     };
     ServerCheck { check }
+}
+
+/// `bind.server` answers but serves none of the zones asked. Either it is
+/// another server (a resolver, another named), or named has not loaded the
+/// zones yet: a crash between an install and its reconfig leaves files named
+/// never heard of, and the agent's first pass reconfigures it. `rndc
+/// zonestatus` tells the two apart: the named rndc reaches has the zone (the
+/// address is wrong) or does not (a warning: the agent starts and loads it).
+fn not_serving(config: &Config, sample: &[String], explained: &str) -> Check {
+    let key = "bind.server";
+    let server = config.bind.server;
+    let asked = format!(
+        "{server} answers, but for none of the served zones asked: {}",
+        one_line(explained)
+    );
+    let status = sample
+        .first()
+        .and_then(|d| crate::model::name::parse_domain(d).ok())
+        .map(|zone| {
+            let argv = rndc::argv(&config.bind.rndc, &rndc::Command::ZoneStatus(zone.clone()));
+            let timeout = config.bind.tool_timeout.min(TOOL_TIMEOUT);
+            (
+                zone,
+                exec::run_with_timeout(&argv, timeout).and_then(rndc::interpret),
+            )
+        });
+    match status {
+        Some((zone, Err(exec::ToolError::Failed(f))))
+            if f.output.stderr.contains("not found") || f.output.stdout.contains("not found") =>
+        {
+            Check::warn(
+                key,
+                format!("{asked}; rndc says named has no zone {zone} yet"),
+                "nothing to fix if the agent is about to start: it reconfigures named at start",
+            )
+        }
+        _ => Check::fail(
+            key,
+            asked,
+            "set bind.server to the named that loads paths.include",
+        ),
+    }
 }
 
 fn no_answer(server: SocketAddr, unreachable: bool) -> Check {

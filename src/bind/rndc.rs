@@ -20,6 +20,8 @@ pub enum Command {
     ReloadAll,
     /// Is the server up?
     Status,
+    /// What named has of one zone (fails with `not found` when it has none).
+    ZoneStatus(Name),
     /// Load a new zone at once (`allow-new-zones yes;`): `config` is the
     /// zone's configuration, `{ type primary; file "…"; };`.
     AddZone { zone: Name, config: String },
@@ -35,6 +37,7 @@ impl Command {
             Command::Reload(zone) => vec!["reload", zone.as_str()],
             Command::ReloadAll => vec!["reload"],
             Command::Status => vec!["status"],
+            Command::ZoneStatus(zone) => vec!["zonestatus", zone.as_str()],
             Command::AddZone { zone, config } => vec!["addzone", zone.as_str(), config],
             Command::DelZone(zone) => vec!["delzone", zone.as_str()],
         }

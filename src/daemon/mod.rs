@@ -48,9 +48,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Runs the daemon (or, with `once`, drains the spool and exits). Returns
 /// the exit code.
 pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
-    if let Err(code) = crate::doctor::check_at_start(config) {
-        return code;
-    }
+    let reconfigure = match crate::doctor::check_at_start(config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let spool = match Spool::open(&config.paths.spool, config.max_event_bytes) {
         Ok(s) => s.with_limits(config.spool_limits),
         Err(e) => {
@@ -91,6 +92,9 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         Err(e) => {
             tracing::error!(error = %error_chain(&e), "cannot finish an interrupted install yet");
         }
+    }
+    if reconfigure && let Err(e) = deployer.reconfigure() {
+        tracing::warn!(error = %e, "cannot reconfigure named yet");
     }
     let notifier = std::sync::Arc::new(systemd::Notifier::from_env());
     let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

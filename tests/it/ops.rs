@@ -364,6 +364,90 @@ fn run_refuses_to_start_when_bind_server_answers_for_none_of_the_zones() {
     );
 }
 
+/// A crash between an install and named's reconfig leaves a zone file named
+/// never loaded: the right named (rndc reaches it, and it has no such zone)
+/// is not a wrong `bind.server`. The agent starts with a warning and its
+/// first pass loads the zone.
+#[test]
+fn run_starts_when_named_has_not_loaded_the_installed_zones_yet() {
+    let env = env();
+    let out = env.import(&serde_json::json!([zone(
+        "z1",
+        "loaded.test",
+        &[("A", "www", "192.0.2.1")]
+    )]));
+    assert!(out.status.success(), "{}", show(&out));
+    // Named forgets it (its include emptied and reconfigured), as when the
+    // agent died after installing the file but before named was told.
+    let include = env.root.join("named.conf.zoneagent");
+    let listed = fs::read_to_string(&include).unwrap();
+    fs::write(&include, "").unwrap();
+    let r = env.named.rndc(&["reconfig"]);
+    assert!(r.status.success(), "{}", show(&r));
+    fs::write(&include, listed).unwrap();
+    assert!(eventually(10, || env
+        .named
+        .soa_serial("loaded.test")
+        .is_none()));
+    let doctor = env.run(&["doctor"]);
+    let text = stdout(&doctor);
+    assert!(
+        text.lines().any(|l| l.starts_with("warn bind.server")
+            && l.contains("rndc says named has no zone")),
+        "{text}"
+    );
+    // The include lists the zone and no reload is pending: only the start's
+    // reconfig brings it back.
+    let mut daemon = Daemon::start(&env);
+    assert!(
+        eventually(10, || env.named.soa_serial("loaded.test").is_some()),
+        "{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.contains("named has not loaded the installed zones; reconfiguring it"),
+        "{log}"
+    );
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit(), Some(0));
+}
+
+/// An install cut short before its records were saved leaves a file no
+/// zone owns: the restart removes it, keeps the served zone, and starts.
+#[test]
+fn a_restart_removes_the_file_of_an_install_that_never_finished() {
+    let env = env();
+    let out = env.import(&serde_json::json!([zone(
+        "z1",
+        "kept.test",
+        &[("A", "www", "192.0.2.1")]
+    )]));
+    assert!(out.status.success(), "{}", show(&out));
+    let kept = fs::read_to_string(env.zone_file("kept.test")).unwrap();
+    fs::write(
+        env.zone_file("orphan.test"),
+        kept.replace("kept.test", "orphan.test"),
+    )
+    .unwrap();
+    fs::write(
+        env.root.join("state/installing.json"),
+        r#"["orphan.test","kept.test"]"#,
+    )
+    .unwrap();
+    let out = env.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("removed the file of an install that never finished"),
+        "{err}"
+    );
+    assert!(!env.zone_file("orphan.test").exists());
+    assert!(!env.root.join("state/installing.json").exists());
+    assert!(env.zone_file("kept.test").exists());
+    assert!(env.named.soa_serial("kept.test").is_some());
+}
+
 #[test]
 fn a_hung_checker_fails_the_run_and_refuses_no_zone() {
     let env = env();
