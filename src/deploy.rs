@@ -446,7 +446,7 @@ impl Deployer {
                 let file = self.zone_file(d);
                 match fs::remove_file(&file) {
                     Ok(()) => {
-                        tracing::info!(domain = %d, "removed the file of an install that never finished")
+                        tracing::info!(domain = %d, "removed the file of an install that never finished");
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(io_err(&file)(e)),
