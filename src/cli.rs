@@ -682,7 +682,7 @@ fn status_cmd(config: &Config, json: bool) -> i32 {
     // Read-only and lock-free: `status` works while the daemon runs.
     let store = crate::store::Store::open_read_only(&config.paths.state);
     let loaded = store.load_all().and_then(|records| {
-        let pending: BTreeSet<String> = store.load_pending()?.into_iter().collect();
+        let pending: BTreeSet<String> = store.load_inflight()?.pending.into_iter().collect();
         Ok((records, pending))
     });
     let (records, pending) = match loaded {

@@ -29,7 +29,7 @@ use crate::model::name::{self, Name};
 use crate::render;
 use crate::serial::{self, Now};
 use crate::state::Memory;
-use crate::store::{Store, StoreError, ZoneRecord};
+use crate::store::{Inflight, Store, StoreError, ZoneRecord};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -117,7 +117,7 @@ pub struct Deployer {
     /// Every zone's record and the indexes over them.
     zones: Zones,
     /// Domains installed but not confirmed served. Kept in
-    /// `state/pending.json` (one small file for the whole set) rather than
+    /// `state/inflight.json` (one small file for the whole set) rather than
     /// in every zone's record, so confirming 10,000 zones writes one file.
     pending: BTreeSet<String>,
     /// Zones `named.conf` declares itself: domain → where.
@@ -130,6 +130,9 @@ pub struct Deployer {
     /// Domains whose install was interrupted by a crash: written again
     /// whatever their hash says.
     dirty: HashSet<String>,
+    /// What `state/inflight.json` says now: written before each install,
+    /// brought in line with `dirty` and `pending` after the reload.
+    inflight: Inflight,
     /// Whether the include file was compared with the state since open
     /// (or since the config changed).
     include_checked: bool,
@@ -286,8 +289,9 @@ impl Deployer {
     pub fn open(config: Config) -> Result<Deployer, DeployError> {
         let store = Store::open(&config.paths.state)?;
         let records = store.load_all()?;
-        let pending: BTreeSet<String> = store.load_pending()?.into_iter().collect();
-        let dirty: HashSet<String> = store.load_installing()?.into_iter().collect();
+        let inflight = store.load_inflight()?;
+        let pending: BTreeSet<String> = inflight.pending.iter().cloned().collect();
+        let dirty: HashSet<String> = inflight.installing.iter().cloned().collect();
         if !dirty.is_empty() {
             tracing::warn!(
                 zones = dirty.len(),
@@ -312,6 +316,7 @@ impl Deployer {
             disk_read: RefCell::new(HashSet::new()),
             include_checked: false,
             dirty,
+            inflight,
             fleet,
             teller: Teller {
                 added,
@@ -456,7 +461,7 @@ impl Deployer {
         let report = self.apply(changes, Options::default(), now)?;
         // Dirty domains no zone has any more (deleted meanwhile) are done.
         self.dirty.clear();
-        self.store.clear_installing()?;
+        self.settle_inflight();
         Ok(report)
     }
 
@@ -681,17 +686,30 @@ impl Deployer {
     /// the report so far; the reload comes after.
     fn carry_out(&mut self, commit: Commit, now: Now) -> Result<(Report, Reload), DeployError> {
         // From here until the records are saved, a crash leaves files and
-        // records out of step: say so durably first.
-        let touched: Vec<&str> = commit
-            .install
-            .iter()
-            .map(Write::domain)
-            .chain(commit.archive.iter().map(|r| r.domain.as_str()))
-            .chain(self.dirty.iter().map(String::as_str))
-            .collect();
-        let marked = !touched.is_empty();
-        if marked {
-            self.store.mark_installing(&touched)?;
+        // records out of step, and named without the new files: say so
+        // durably first, in one write.
+        if !commit.install.is_empty() || !commit.archive.is_empty() || !self.dirty.is_empty() {
+            let mut installing: Vec<String> = commit
+                .install
+                .iter()
+                .map(|w| w.domain().to_owned())
+                .chain(commit.archive.iter().map(|r| r.domain.clone()))
+                .chain(self.dirty.iter().cloned())
+                .collect();
+            installing.sort_unstable();
+            installing.dedup();
+            let pending: BTreeSet<&str> = self
+                .pending
+                .iter()
+                .map(String::as_str)
+                .chain(commit.install.iter().map(Write::domain))
+                .collect();
+            let inflight = Inflight {
+                installing,
+                pending: pending.into_iter().map(str::to_owned).collect(),
+            };
+            self.store.save_inflight(&inflight)?;
+            self.inflight = inflight;
         }
         // Archive first: a file is moved away by the identity of the zone
         // that leaves, before another zone's file can take its domain.
@@ -728,23 +746,13 @@ impl Deployer {
         for d in &absorbed.left {
             self.pending.remove(d);
         }
-        if !commit.install.is_empty() {
-            self.save_pending()?;
+        // Files and records agree again; inflight.json catches up after the
+        // reload (until then it only says more than is needed).
+        for w in &commit.install {
+            self.dirty.remove(w.domain());
         }
-        self.store.sync()?;
-        if marked {
-            for w in &commit.install {
-                self.dirty.remove(w.domain());
-            }
-            for r in &commit.archive {
-                self.dirty.remove(&r.domain);
-            }
-            if self.dirty.is_empty() {
-                self.store.clear_installing()?;
-            } else {
-                let rest: Vec<&str> = self.dirty.iter().map(String::as_str).collect();
-                self.store.mark_installing(&rest)?;
-            }
+        for r in &commit.archive {
+            self.dirty.remove(&r.domain);
         }
         // Fleet mode: the catalog follows the set of zones, before the
         // include (which names its file) is written.
@@ -1019,6 +1027,26 @@ impl Deployer {
     fn reload(&mut self, reload: &Reload, report: &mut Report) {
         self.reload_zones(reload, report);
         self.reload_catalog(report);
+        self.settle_inflight();
+    }
+
+    /// Brings `inflight.json` in line with what is still dirty or pending,
+    /// when it says more. A lost update only costs one more write or reload
+    /// after a crash.
+    fn settle_inflight(&mut self) {
+        let mut installing: Vec<String> = self.dirty.iter().cloned().collect();
+        installing.sort_unstable();
+        let now = Inflight {
+            installing,
+            pending: self.pending.iter().cloned().collect(),
+        };
+        if now == self.inflight {
+            return;
+        }
+        match self.store.save_inflight(&now) {
+            Ok(()) => self.inflight = now,
+            Err(e) => tracing::warn!(error = %e, "could not record confirmed reloads"),
+        }
     }
 
     /// [`Self::reload`] for the zones of the batch and those pending.
@@ -1097,11 +1125,6 @@ impl Deployer {
         crate::metrics::served(served, SystemTime::now());
         self.pending.retain(|d| !confirmed.contains(d));
         report.pending = self.pending.iter().cloned().collect();
-        // A lost confirmation only costs one more reload later.
-        let pending: Vec<&str> = self.pending.iter().map(String::as_str).collect();
-        if let Err(e) = self.store.save_pending_confirmed(&pending) {
-            tracing::warn!(error = %e, "could not record confirmed reloads");
-        }
         if report.reload_error.is_none() && !report.pending.is_empty() {
             report.reload_error = Some(format!(
                 "named did not serve the new serial of {} zone(s) within {} s",
@@ -1195,12 +1218,6 @@ impl Deployer {
             1 => self.tell(&rndc::Command::Reload(known[0].clone())),
             _ => self.tell(&rndc::Command::ReloadAll),
         }
-    }
-
-    /// Writes the set of zones waiting for `named`.
-    fn save_pending(&self) -> Result<(), StoreError> {
-        let pending: Vec<&str> = self.pending.iter().map(String::as_str).collect();
-        self.store.save_pending(&pending)
     }
 
     /// Tells `named` to read its configuration again: at start, when it

@@ -443,11 +443,11 @@ fn served_sample(config: &Config) -> Vec<String> {
     // Zones waiting for named (pending), or whose install a crash cut short
     // (installing), may not be loaded yet: named not serving them says
     // nothing about bind.server.
-    let pending: BTreeSet<String> = store
-        .load_pending()
-        .unwrap_or_default()
+    let inflight = store.load_inflight().unwrap_or_default();
+    let pending: BTreeSet<String> = inflight
+        .pending
         .into_iter()
-        .chain(store.load_installing().unwrap_or_default())
+        .chain(inflight.installing)
         .collect();
     let Ok(dir) = std::fs::read_dir(&config.paths.zones) else {
         return Vec::new();

@@ -21,6 +21,33 @@ use std::path::{Path, PathBuf};
 /// Version 1 kept deleted zones in `state/tombstones/`; it is still read.
 pub const FORMAT_VERSION: u32 = 2;
 
+/// `state/inflight.json`: what a crash may leave half done.
+const INFLIGHT: &str = "inflight.json";
+/// Where `installing` and `pending` were kept before `inflight.json`.
+const LEGACY_INSTALLING: &str = "installing.json";
+const LEGACY_PENDING: &str = "pending.json";
+
+/// What a crash may leave half done, in one small file written once per
+/// batch, before anything it names changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inflight {
+    /// Domains whose files may be replaced or archived while their records
+    /// are not saved yet: after a crash they are written again whatever
+    /// their content hash says.
+    #[serde(default)]
+    pub installing: Vec<String>,
+    /// Domains whose new file `named` may not have loaded: reloaded and
+    /// confirmed after a crash.
+    #[serde(default)]
+    pub pending: Vec<String>,
+}
+
+impl Inflight {
+    pub fn is_empty(&self) -> bool {
+        self.installing.is_empty() && self.pending.is_empty()
+    }
+}
+
 /// Everything the agent knows about one zone, in one shape: what the API
 /// wants (desired), what `named` is given (served), why the two differ
 /// (held), and what is remembered for ordering and de-duplication. A
@@ -327,32 +354,49 @@ impl Store {
         Ok(out)
     }
 
-    /// Records, durably, the domains `named` has not confirmed loading
-    /// (none: the file is removed).
-    pub fn save_pending(&self, domains: &[&str]) -> Result<(), StoreError> {
-        if domains.is_empty() {
-            self.remove_list("pending.json")
-        } else {
-            self.write_list("pending.json", domains)
-        }
+    /// What a crash may have left half done, from `state/inflight.json`
+    /// (and the two files that held it before, `installing.json` and
+    /// `pending.json`, merged in).
+    pub fn load_inflight(&self) -> Result<Inflight, StoreError> {
+        let path = self.dir.join(INFLIGHT);
+        let mut inflight: Inflight = match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Inflight::default(),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        inflight
+            .installing
+            .extend(self.read_list(LEGACY_INSTALLING)?);
+        inflight.pending.extend(self.read_list(LEGACY_PENDING)?);
+        inflight.installing.sort_unstable();
+        inflight.installing.dedup();
+        inflight.pending.sort_unstable();
+        inflight.pending.dedup();
+        Ok(inflight)
     }
 
-    /// Records the domains still waiting after a confirmation. Emptied, the
-    /// list is removed without a directory sync: if a crash undoes the
-    /// removal, the zones it names are served already and only cost one
-    /// more reload (a zone becomes pending only through the durable
-    /// [`Store::save_pending`]).
-    pub fn save_pending_confirmed(&self, domains: &[&str]) -> Result<(), StoreError> {
-        if domains.is_empty() {
-            self.remove_list_unsynced("pending.json")
+    /// Writes `inflight.json` atomically and durably, before the files it
+    /// names change. Empty, the file is removed without a directory sync:
+    /// if a crash undoes the removal, what it names is only written or
+    /// reloaded once more (nothing becomes in flight but through this
+    /// durable write).
+    pub fn save_inflight(&self, inflight: &Inflight) -> Result<(), StoreError> {
+        let path = self.dir.join(INFLIGHT);
+        if inflight.is_empty() {
+            self.remove_list_unsynced(INFLIGHT)?;
         } else {
-            self.write_list("pending.json", domains)
+            let bytes = serde_json::to_vec(inflight).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+            fsutil::write_atomic(&path, &bytes).map_err(io_err(&path))?;
         }
-    }
-
-    /// The domains `named` has not confirmed loading.
-    pub fn load_pending(&self) -> Result<Vec<String>, StoreError> {
-        self.read_list("pending.json")
+        // Their content is in the one just written.
+        self.remove_list_unsynced(LEGACY_INSTALLING)?;
+        self.remove_list_unsynced(LEGACY_PENDING)
     }
 
     /// Records, durably, the domains `named` has through `rndc addzone`
@@ -368,28 +412,6 @@ impl Store {
     /// The domains `named` has through `rndc addzone`.
     pub fn load_added(&self) -> Result<Vec<String>, StoreError> {
         self.read_list("added.json")
-    }
-
-    /// Records, durably, the domains whose files are about to be replaced or
-    /// archived. Until [`Store::clear_installing`], a crash leaves the
-    /// state and those files possibly out of step, and they are written
-    /// again at the next start whatever their content hash says.
-    pub fn mark_installing(&self, domains: &[&str]) -> Result<(), StoreError> {
-        self.write_list("installing.json", domains)
-    }
-
-    /// The domains of an install that did not finish (see
-    /// [`Store::mark_installing`]).
-    pub fn load_installing(&self) -> Result<Vec<String>, StoreError> {
-        self.read_list("installing.json")
-    }
-
-    /// Records that an install finished: state and files agree. Without a
-    /// directory sync: if a crash undoes the removal, the zones it names
-    /// are only written again at the next start, which is what a crash
-    /// before this point does anyway.
-    pub fn clear_installing(&self) -> Result<(), StoreError> {
-        self.remove_list_unsynced("installing.json")
     }
 
     /// Writes a list of names as a JSON array, atomically and durably.
@@ -434,12 +456,6 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(&path)(e)),
         }
-    }
-
-    /// Makes removals in the state directory durable.
-    pub fn sync(&self) -> Result<(), StoreError> {
-        let dir = self.dir.join("zones");
-        fsutil::sync_dir(&dir).map_err(io_err(&dir))
     }
 }
 
@@ -500,6 +516,33 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(all["z1"], state("example.com"));
         assert!(!dir.path().join("zones/.z2.json.99.tmp").exists());
+    }
+
+    #[test]
+    fn inflight_merges_the_older_lists_and_is_removed_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.load_inflight().unwrap().is_empty());
+        fs::write(dir.path().join(LEGACY_PENDING), r#"["b.test","a.test"]"#).unwrap();
+        fs::write(dir.path().join(LEGACY_INSTALLING), r#"["c.test"]"#).unwrap();
+        let written = Inflight {
+            installing: vec!["c.test".into(), "d.test".into()],
+            pending: vec!["a.test".into()],
+        };
+        fs::write(
+            dir.path().join(INFLIGHT),
+            serde_json::to_vec(&written).unwrap(),
+        )
+        .unwrap();
+        let loaded = store.load_inflight().unwrap();
+        assert_eq!(loaded.installing, ["c.test", "d.test"]);
+        assert_eq!(loaded.pending, ["a.test", "b.test"]);
+        store.save_inflight(&loaded).unwrap();
+        assert!(!dir.path().join(LEGACY_PENDING).exists());
+        assert!(!dir.path().join(LEGACY_INSTALLING).exists());
+        assert_eq!(store.load_inflight().unwrap(), loaded);
+        store.save_inflight(&Inflight::default()).unwrap();
+        assert!(!dir.path().join(INFLIGHT).exists());
     }
 
     #[test]

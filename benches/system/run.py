@@ -775,19 +775,43 @@ def log_epoch(line: str) -> float | None:
     return t + (float("0." + frac) if frac else 0.0)
 
 
+def log_fields(line: str) -> dict:
+    """The fields of one daemon log line: JSON (`[log] format = "json"`,
+    the fields under "fields") or text (`key=value`)."""
+    with contextlib.suppress(ValueError):
+        rec = json.loads(line)
+        if isinstance(rec, dict):
+            return rec.get("fields", rec)
+    return {k: int(v) for k, v in re.findall(r"\b(\w+)[=:] ?(\d+)\b", line)}
+
+
 def batch_lines(path: Path, since: int = 0) -> list[dict]:
     """The daemon's `batch done` lines (after byte offset `since`)."""
+    return log_lines(path, "batch done",
+                     ("events", "applied", "failed", "zones_written", "zones_deleted", "pending"), since)
+
+
+def deployed_lines(path: Path, since: int = 0) -> list[dict]:
+    """The daemon's `deployed` lines: where each pass's time went."""
+    return log_lines(path, "deployed", ("zones", "render_ms", "check_ms", "install_and_save_ms",
+                                        "reload_and_confirm_ms"), since)
+
+
+def log_lines(path: Path, message: str, keys: tuple, since: int = 0) -> list[dict]:
     out = []
     with open(path, "rb") as f:
         f.seek(since)
         for raw in f:
             line = raw.decode(errors="replace")
-            if "batch done" not in line:
+            if message not in line:
+                continue
+            fields = log_fields(line)
+            if fields.get("message", message) != message:
                 continue
             rec = {"epoch": log_epoch(line)}
-            for key in ("events", "applied", "failed", "zones_written", "zones_deleted", "pending"):
-                m = re.search(rf"\b{key}: (\d+)", line)
-                rec[key] = int(m.group(1)) if m else None
+            for key in keys:
+                v = fields.get(key)
+                rec[key] = int(v) if isinstance(v, (int, float)) or (isinstance(v, str) and v.isdigit()) else None
             out.append(rec)
     return out
 
@@ -1052,12 +1076,12 @@ def measure_latency(env: Env, samples: int, args) -> dict:
     }
 
 
-def start_perf(env: Env, args):
+def start_perf(env: Env, args, what: str = "latency"):
     """`perf record -g` on the daemon (not its children: BIND's tools are
     other processes), when --perf is given."""
     if not args.perf or shutil.which("perf") is None:
         return None
-    out = Path(args.perf) / f"perf-{env.n}.data"
+    out = Path(args.perf) / f"perf-{what}-{env.n}.data"
     out.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", str(out), "-p", str(env.daemon.pid)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -1065,7 +1089,7 @@ def start_perf(env: Env, args):
     return proc, out
 
 
-def stop_perf(recorder, env: Env, args) -> dict | None:
+def stop_perf(recorder, env: Env, args, what: str = "latency") -> dict | None:
     """Stops perf and keeps the top of `perf report` (self time by symbol)."""
     if recorder is None:
         return None
@@ -1082,7 +1106,7 @@ def stop_perf(recorder, env: Env, args) -> dict | None:
                "--percentage", "relative", "--sort", "dso,symbol", "--percent-limit", "0.7", "-g", "none"],
               timeout=300, check=False, what="perf report")
     lines = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-    (Path(args.perf) / f"perf-{env.n}.txt").write_text(rep.stdout)
+    (Path(args.perf) / f"perf-{what}-{env.n}.txt").write_text(rep.stdout)
     return {"data": str(out), "top": lines[:40]}
 
 
@@ -1187,6 +1211,7 @@ def measure_burst(env: Env, per_zone: int, args) -> dict:
     log_offset = env.daemon_log.stat().st_size
     before = env.served_serials_from_state()
 
+    recorder = start_perf(env, args, "burst")
     cpu0, named0, load0 = proc_cpu(env.daemon.pid), proc_cpu(env.named.pid)[0], loadavg()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(args.step_timeout)
@@ -1260,6 +1285,7 @@ def measure_burst(env: Env, per_zone: int, args) -> dict:
         time.sleep(0.01)
     t_quiet = now() - t0
     cpu1, named1 = proc_cpu(env.daemon.pid), proc_cpu(env.named.pid)[0]
+    profile = stop_perf(recorder, env, args, "burst")
     st = env.served_serials_from_state()
     expected = [st[zone_domain(i)][0] for i in range(n)]
     sweep(env.named.port, [(zone_domain(i), T_SOA) for i in range(n)],
@@ -1294,9 +1320,13 @@ def measure_burst(env: Env, per_zone: int, args) -> dict:
         "passes": len(batches),
         "pass_events": [b["events"] for b in batches],
         "pass_done_at_s": [round(b["epoch"] - epoch0, 3) for b in batches if b["epoch"]],
+        "pass_phases_ms": [{k: v for k, v in d.items() if k != "epoch"}
+                           for d in deployed_lines(env.daemon_log, log_offset)
+                           if d["epoch"] is None or d["epoch"] >= epoch0 - 1],
         "renders_zones_written": sum(b["zones_written"] or 0 for b in batches),
         "reloads_passes_with_writes": sum(1 for b in batches if (b["zones_written"] or 0) > 0),
         "sweep": sweep_stats,
+        "perf": profile,
     }
 
 
@@ -1631,7 +1661,7 @@ def main() -> int:
     ap.add_argument("--created-samples", type=int, default=None,
                     help="zone.created/zone.deleted samples (default 50; --quick: 10)")
     ap.add_argument("--perf", metavar="DIR",
-                    help="perf record the daemon during D; writes perf-N.data and perf-N.txt into DIR")
+                    help="perf record the daemon during D and E; writes perf-{latency,burst}-N.data and .txt into DIR")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
     ap.add_argument("--binary", help="zoneagent binary (default target/release/zoneagent)")
     ap.add_argument("--workdir", help="parent of the temporary directory (default $TMPDIR)")

@@ -240,6 +240,7 @@ fn ask(
                 result.unreachable = true;
             }
         }
+        let asked = window.len();
         let mut waiting: HashSet<usize> = window.into_iter().collect();
         let before = open.len();
         // Ask again soon at first (a small zone loads in milliseconds),
@@ -288,8 +289,9 @@ fn ask(
                 open.remove(&i);
             }
         }
-        if open.len() == before {
-            // Answers came but with old serials: named is still loading.
+        if (before - open.len()) * 2 < asked {
+            // Most answers came with old serials: named is still loading.
+            // Queries now would only take its time from the loading.
             std::thread::sleep(round_end.saturating_duration_since(Instant::now()));
         } else {
             // Zones are coming in: ask the next window at once.

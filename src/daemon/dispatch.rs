@@ -53,8 +53,10 @@ struct Item {
 }
 
 /// Most events taken in one pass: a backlog is worked off in bounded
-/// passes, so the loop stays responsive and memory stays bounded.
-pub const MAX_PASS_EVENTS: usize = 20_000;
+/// passes, so memory stays bounded. Large, since each pass pays for its
+/// zones once (render, check, install, one reload): a burst of 100,000
+/// events over 10,000 zones is one pass of 10,000 zones, not five.
+pub const MAX_PASS_EVENTS: usize = 100_000;
 /// Most spool files read in one pass.
 const MAX_PASS_FILES: usize = 5000;
 
