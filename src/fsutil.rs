@@ -150,49 +150,54 @@ pub fn write_batch_new(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::E
     write_batch(files, create_new)
 }
 
-/// A file of a batch, created and open.
-struct Opened<'a> {
-    path: &'a Path,
-    file: File,
-    bytes: &'a [u8],
-}
-
 fn write_batch(
     files: &[(PathBuf, &[u8])],
     create: fn(&Path) -> io::Result<File>,
 ) -> Result<(), (PathBuf, io::Error)> {
-    let mut opened = Vec::with_capacity(files.len());
-    for (path, bytes) in files {
-        let file = create(path).map_err(|e| (path.clone(), e))?;
-        opened.push(Opened { path, file, bytes });
-    }
-    write_opened(opened)
+    let paths: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
+    let mut next = files.iter();
+    write_durably(&paths, |_| {
+        let (path, bytes) = next.next().expect("one per path");
+        let mut file = create(path)?;
+        file.write_all(bytes)?;
+        Ok((path.clone(), file))
+    })
 }
 
-/// Writes open files and makes them durable: an fsync each for one or two,
-/// else one `syncfs` per directory (an fsync each where it fails).
-fn write_opened(mut files: Vec<Opened<'_>>) -> Result<(), (PathBuf, io::Error)> {
+/// Creates and writes a file for each of `paths` with `write` (which
+/// returns the path it wrote, in the same directory, and the file), then
+/// makes them durable: an fsync each for one or two, else one `syncfs` per
+/// directory (an fsync each where it fails). Each file is closed once
+/// written, so a batch of any size holds one descriptor at a time.
+fn write_durably(
+    paths: &[&Path],
+    mut write: impl FnMut(&Path) -> io::Result<(PathBuf, File)>,
+) -> Result<(), (PathBuf, io::Error)> {
     fn err(path: &Path) -> impl FnOnce(io::Error) -> (PathBuf, io::Error) + '_ {
         move |e| (path.to_owned(), e)
     }
-    if files.len() <= 2 {
-        for f in &mut files {
-            f.file.write_all(f.bytes).map_err(err(f.path))?;
-            f.file.sync_all().map_err(err(f.path))?;
+    if paths.len() <= 2 {
+        for path in paths {
+            write(path)
+                .and_then(|(_, f)| f.sync_all())
+                .map_err(err(path))?;
         }
         return Ok(());
     }
-    for f in &mut files {
-        f.file.write_all(f.bytes).map_err(err(f.path))?;
+    let mut written = Vec::with_capacity(paths.len());
+    for path in paths {
+        written.push(write(path).map_err(err(path))?.0);
     }
-    let mut dirs: Vec<&Path> = files.iter().map(|f| parent(f.path)).collect();
+    let mut dirs: Vec<&Path> = written.iter().map(|p| parent(p)).collect();
     dirs.sort_unstable();
     dirs.dedup();
     for dir in dirs {
         let d = File::open(dir).map_err(err(dir))?;
         if nix::unistd::syncfs(&d).is_err() {
-            for f in files.iter().filter(|f| parent(f.path) == dir) {
-                f.file.sync_all().map_err(err(f.path))?;
+            for path in written.iter().filter(|p| parent(p) == dir) {
+                File::open(path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(err(path))?;
             }
         }
     }
@@ -205,28 +210,15 @@ fn write_opened(mut files: Vec<Opened<'_>>) -> Result<(), (PathBuf, io::Error)> 
 /// directory is fsynced once. After a crash each file is old or new.
 pub fn write_atomic_batch(files: &[(PathBuf, Vec<u8>)]) -> Result<(), (PathBuf, io::Error)> {
     let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
-    let mut opened = Vec::with_capacity(files.len());
-    let mut result = Ok(());
-    for (path, bytes) in files {
-        match create_temp(path) {
-            Ok((tmp, file)) => {
-                temps.push(tmp);
-                opened.push((file, bytes.as_slice()));
-            }
-            Err(e) => {
-                result = Err((path.clone(), e));
-                break;
-            }
-        }
-    }
-    if result.is_ok() {
-        let batch = temps
-            .iter()
-            .zip(opened)
-            .map(|(path, (file, bytes))| Opened { path, file, bytes })
-            .collect();
-        result = write_opened(batch);
-    }
+    let targets: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
+    let mut next = files.iter();
+    let result = write_durably(&targets, |path| {
+        let (_, bytes) = next.next().expect("one per path");
+        let (tmp, mut file) = create_temp(path)?;
+        temps.push(tmp.clone());
+        file.write_all(bytes)?;
+        Ok((tmp, file))
+    });
     if let Err(e) = result {
         for t in &temps {
             let _ = fs::remove_file(t);

@@ -9,7 +9,7 @@ use crate::support;
 use serde_json::json;
 use std::fs;
 use std::process::Command;
-use support::agent::{Daemon, Env, a_event, eventually, list, zone};
+use support::agent::{Daemon, Env, a_event, eventually, list, show, zone};
 use zoneagent::spool::Spool;
 
 fn submit(env: &Env, event: &serde_json::Value) {
@@ -180,4 +180,40 @@ fn full_and_read_only_file_systems() {
     assert!(daemon.child.try_wait().unwrap().is_none());
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(daemon.wait_exit(), Some(0));
+}
+
+/// A batch holds one file open at a time: an import of more zones than the
+/// process may open files writes them all (each zone is a temporary file
+/// for the check, a zone file and a state record).
+#[test]
+fn an_import_of_more_zones_than_open_files_allowed() {
+    const ZONES: usize = 300;
+    let env = Env::new("");
+    let zones: Vec<serde_json::Value> = (0..ZONES)
+        .map(|i| {
+            zone(
+                &format!("z{i}"),
+                &format!("fd{i}.test"),
+                &[("A", "www", "192.0.2.1")],
+            )
+        })
+        .collect();
+    let dump = env.root.join("many.json");
+    fs::write(&dump, serde_json::to_vec(&zones).unwrap()).unwrap();
+    // The shell lowers the limit, then becomes the agent.
+    let agent = env.command(&["import", dump.to_str().unwrap()]);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+        .arg(agent.get_program())
+        .args(agent.get_args());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    for i in [0, ZONES / 2, ZONES - 1] {
+        assert!(env.zone_file(&format!("fd{i}.test")).is_file());
+    }
+    assert_eq!(
+        fs::read_dir(env.root.join("state/zones")).unwrap().count(),
+        ZONES
+    );
 }
