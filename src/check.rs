@@ -57,37 +57,43 @@ pub fn temp_file(zones: &Path, domain: &str) -> PathBuf {
 
 /// Writes every file of `writes` to its temporary name and checks them.
 /// Refused files are removed again; the others wait to be installed.
-pub fn check(config: &Config, writes: &[Write]) -> Result<Verdict, CheckError> {
-    let mut verdict = Verdict::default();
+/// `beside` runs while BIND reads the files (on another thread), as their
+/// flush to disk does: the deployer writes what a crash must find there.
+pub fn check<R: Send>(
+    config: &Config,
+    writes: &[Write],
+    beside: impl FnOnce() -> R + Send,
+) -> (Result<Verdict, CheckError>, R) {
     if writes.is_empty() {
-        return Ok(verdict);
+        return (Ok(Verdict::default()), beside());
     }
     let zones = &config.paths.zones;
     let files: Vec<(PathBuf, &[u8])> = writes
         .iter()
         .map(|w| (temp_file(zones, w.domain()), w.text.as_bytes()))
         .collect();
-    crate::fsutil::write_batch_unrenamed(&files)
-        .map_err(|(path, source)| CheckError::Io { path, source })?;
-    let lines: Lines = if writes.len() == 1 {
-        check_one(config, &writes[0], &files[0].0)?
-    } else {
-        match check_batch(config, writes, &files) {
-            Ok(p) => p,
-            // named-checkconf failed in a way no zone is named in: fall
-            // back to one named-checkzone per zone rather than hold every
-            // zone of the batch back.
-            Err(CheckError::Tool(e)) => {
-                tracing::warn!(error = %e, "batch check failed; checking zones one by one");
-                let mut all = Lines::default();
-                for (w, (path, _)) in writes.iter().zip(&files) {
-                    all.extend(check_one(config, w, path)?);
-                }
-                all
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    if let Err((path, source)) = crate::fsutil::write_batch_unsynced(&files) {
+        return (Err(CheckError::Io { path, source }), beside());
+    }
+    // Every file is durable before any is installed; the flush and
+    // `beside` take no time of their own while BIND reads.
+    let paths: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
+    let (lines, synced, beside) = std::thread::scope(|s| {
+        let flush = s.spawn(|| (crate::fsutil::sync_files(&paths), beside()));
+        let lines = read_by_bind(config, writes, &files);
+        let (synced, beside) = flush.join().expect("the flush does not panic");
+        (lines, synced, beside)
+    });
+    let verdict = synced
+        .map_err(|(path, source)| CheckError::Io { path, source })
+        .and(lines)
+        .map(|lines| verdict(zones, writes, &lines));
+    (verdict, beside)
+}
+
+/// BIND's lines about each file, per zone: refused files are removed.
+fn verdict(zones: &Path, writes: &[Write], lines: &Lines) -> Verdict {
+    let mut verdict = Verdict::default();
     for w in writes {
         if let Some(warned) = lines.warnings.get(&w.origin) {
             verdict.warnings.insert(
@@ -110,7 +116,34 @@ pub fn check(config: &Config, writes: &[Write]) -> Result<Verdict, CheckError> {
             );
         }
     }
-    Ok(verdict)
+    verdict
+}
+
+/// BIND's loader on the written files: `named-checkzone` for one,
+/// `named-checkconf -z` over the cores for more.
+fn read_by_bind(
+    config: &Config,
+    writes: &[Write],
+    files: &[(PathBuf, &[u8])],
+) -> Result<Lines, CheckError> {
+    if writes.len() == 1 {
+        check_one(config, &writes[0], &files[0].0)
+    } else {
+        match check_batch(config, writes, files) {
+            // named-checkconf failed in a way no zone is named in: fall
+            // back to one named-checkzone per zone rather than hold every
+            // zone of the batch back.
+            Err(CheckError::Tool(e)) => {
+                tracing::warn!(error = %e, "batch check failed; checking zones one by one");
+                let mut all = Lines::default();
+                for (w, (path, _)) in writes.iter().zip(files) {
+                    all.extend(check_one(config, w, path)?);
+                }
+                Ok(all)
+            }
+            other => other,
+        }
+    }
 }
 
 /// `named-checkzone` on one file: its refusal or warning lines.

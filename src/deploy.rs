@@ -549,7 +549,26 @@ impl Deployer {
         fsutil::ensure_dir(&zones_dir).map_err(io_err(&zones_dir))?;
         let rendered_at = Instant::now();
         self.progress(Step::Check, 0, total);
-        let verdict = check::check(&self.config, &decision.writes)?;
+        // What a crash must find in inflight.json is written while BIND
+        // checks: every file of the decision may be installed.
+        let early = self.inflight_for(
+            decision
+                .writes
+                .iter()
+                .map(Write::domain)
+                .chain(decision.removals.iter().map(|r| r.domain.as_str())),
+            decision.writes.iter().map(Write::domain),
+        );
+        let write_early = !covers(&self.inflight, &early);
+        let store = &self.store;
+        let (verdict, marked) = check::check(&self.config, &decision.writes, || {
+            write_early.then(|| store.save_inflight(&early))
+        });
+        if let Some(marked) = marked {
+            marked?;
+            self.inflight = early;
+        }
+        let verdict = verdict?;
         let checked_at = Instant::now();
         let mut refused = verdict.refused;
         for (uuid, problems) in self.policy_refusals(&decision) {
@@ -687,29 +706,20 @@ impl Deployer {
     fn carry_out(&mut self, commit: Commit, now: Now) -> Result<(Report, Reload), DeployError> {
         // From here until the records are saved, a crash leaves files and
         // records out of step, and named without the new files: say so
-        // durably first, in one write.
-        if !commit.install.is_empty() || !commit.archive.is_empty() || !self.dirty.is_empty() {
-            let mut installing: Vec<String> = commit
-                .install
-                .iter()
-                .map(|w| w.domain().to_owned())
-                .chain(commit.archive.iter().map(|r| r.domain.clone()))
-                .chain(self.dirty.iter().cloned())
-                .collect();
-            installing.sort_unstable();
-            installing.dedup();
-            let pending: BTreeSet<&str> = self
-                .pending
-                .iter()
-                .map(String::as_str)
-                .chain(commit.install.iter().map(Write::domain))
-                .collect();
-            let inflight = Inflight {
-                installing,
-                pending: pending.into_iter().map(str::to_owned).collect(),
-            };
-            self.store.save_inflight(&inflight)?;
-            self.inflight = inflight;
+        // durably first (usually written already, while BIND checked).
+        if !commit.install.is_empty() || !commit.archive.is_empty() {
+            let needed = self.inflight_for(
+                commit
+                    .install
+                    .iter()
+                    .map(Write::domain)
+                    .chain(commit.archive.iter().map(|r| r.domain.as_str())),
+                commit.install.iter().map(Write::domain),
+            );
+            if !covers(&self.inflight, &needed) {
+                self.store.save_inflight(&needed)?;
+                self.inflight = needed;
+            }
         }
         // Archive first: a file is moved away by the identity of the zone
         // that leaves, before another zone's file can take its domain.
@@ -1030,6 +1040,28 @@ impl Deployer {
         self.settle_inflight();
     }
 
+    /// What `inflight.json` must say before files of these domains change
+    /// (and these are installed), besides what is dirty or pending already.
+    fn inflight_for<'a>(
+        &'a self,
+        touched: impl Iterator<Item = &'a str>,
+        installs: impl Iterator<Item = &'a str>,
+    ) -> Inflight {
+        let installing: BTreeSet<&str> = touched
+            .chain(self.dirty.iter().map(String::as_str))
+            .collect();
+        let pending: BTreeSet<&str> = self
+            .pending
+            .iter()
+            .map(String::as_str)
+            .chain(installs)
+            .collect();
+        Inflight {
+            installing: installing.into_iter().map(str::to_owned).collect(),
+            pending: pending.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
     /// Brings `inflight.json` in line with what is still dirty or pending,
     /// when it says more. A lost update only costs one more write or reload
     /// after a crash.
@@ -1234,6 +1266,14 @@ impl Deployer {
         self.reload(&Reload::default(), &mut report);
         report
     }
+}
+
+/// Whether `on_disk` says all `needed` says (both sorted, as
+/// [`Deployer::inflight_for`] and [`Store::load_inflight`] give them).
+fn covers(on_disk: &Inflight, needed: &Inflight) -> bool {
+    let within =
+        |small: &[String], big: &[String]| small.iter().all(|d| big.binary_search(d).is_ok());
+    within(&needed.installing, &on_disk.installing) && within(&needed.pending, &on_disk.pending)
 }
 
 /// Where the control channel is and its key, for `bind.control`.

@@ -143,6 +143,43 @@ pub fn write_batch_unrenamed(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf,
     write_batch(files, create_replacing)
 }
 
+/// The first half of [`write_batch_unrenamed`]: writes the files (whatever
+/// is at each path is replaced, never followed) without making them
+/// durable, so [`sync_files`] can run while something else reads them.
+pub fn write_batch_unsynced(files: &[(PathBuf, &[u8])]) -> Result<(), (PathBuf, io::Error)> {
+    for (path, bytes) in files {
+        create_replacing(path)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| (path.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// Makes written files durable: an fsync each for one or two, else one
+/// `syncfs` per directory (an fsync each where it fails).
+pub fn sync_files(paths: &[&Path]) -> Result<(), (PathBuf, io::Error)> {
+    let fsync = |path: &Path| {
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| (path.to_owned(), e))
+    };
+    if paths.len() <= 2 {
+        return paths.iter().try_for_each(|p| fsync(p));
+    }
+    let mut dirs: Vec<&Path> = paths.iter().map(|p| parent(p)).collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    for dir in dirs {
+        let d = File::open(dir).map_err(|e| (dir.to_owned(), e))?;
+        if nix::unistd::syncfs(&d).is_err() {
+            for path in paths.iter().filter(|p| parent(p) == dir) {
+                fsync(path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Like [`write_batch_unrenamed`], but every file must be new: a name that
 /// is taken (by anything, a link included) fails the batch. For the
 /// spool's `tmp/`, where producers write too.
@@ -188,20 +225,8 @@ fn write_durably(
     for path in paths {
         written.push(write(path).map_err(err(path))?.0);
     }
-    let mut dirs: Vec<&Path> = written.iter().map(|p| parent(p)).collect();
-    dirs.sort_unstable();
-    dirs.dedup();
-    for dir in dirs {
-        let d = File::open(dir).map_err(err(dir))?;
-        if nix::unistd::syncfs(&d).is_err() {
-            for path in written.iter().filter(|p| parent(p) == dir) {
-                File::open(path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(err(path))?;
-            }
-        }
-    }
-    Ok(())
+    let written: Vec<&Path> = written.iter().map(PathBuf::as_path).collect();
+    sync_files(&written)
 }
 
 /// Writes many files atomically and durably with one flush: every file is

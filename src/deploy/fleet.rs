@@ -242,7 +242,7 @@ impl Deployer {
             warnings: Vec::new(),
             events: Vec::new(),
         };
-        let verdict = check::check(&self.config, std::slice::from_ref(&write))?;
+        let verdict = check::check(&self.config, std::slice::from_ref(&write), || ()).0?;
         if let Some(errors) = verdict.refused.get(CATALOG_UUID) {
             let text = crate::error::ApiErrors(errors.clone()).to_string();
             tracing::error!(catalog = cat.zone.as_str(), errors = %text, "catalog refused; the old one stays served");
