@@ -909,6 +909,43 @@ def named_log_all_loaded(named_log: Path, offset: int) -> float | None:
     return None
 
 
+def measure_named_reload_all(env: Env, args) -> dict:
+    """named's own figure for E: `rndc reload` of a running named after every
+    zone file changed (touched, so named loads each again), until its log
+    has a `loaded serial` line for each (its `all zones loaded` comes when
+    the loads are queued, long before they are done). The agent's files
+    stay as they are."""
+    named_log = env.named.dir / "named.log"
+    files = [p for p in env.zones_dir.iterdir() if p.name.endswith(".zone") and not p.name.startswith(".")]
+    later = time.time() + 2
+    for p in files:
+        os.utime(p, (later, later))
+    offset = named_log.stat().st_size
+    stamp = re.compile(r"^(\d\d-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d)\.(\d{3})")
+    epoch0 = time.time()
+    env.named.rndc_cmd("reload", timeout=args.step_timeout)
+    deadline = now() + args.step_timeout
+    seen, last = 0, None
+    with open(named_log, "rb") as f:
+        f.seek(offset)
+        buf = b""
+        while seen < len(files) and now() < deadline:
+            chunk = f.read()
+            if not chunk:
+                time.sleep(0.05)
+                continue
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                line = raw.decode(errors="replace")
+                if "loaded serial" in line and (m := stamp.match(line)):
+                    seen += 1
+                    last = time.mktime(time.strptime(m.group(1), "%d-%b-%Y %H:%M:%S")) + int(m.group(2)) / 1000
+    if seen < len(files) or last is None:
+        return {"zones": len(files), "loaded": seen, "error": "named did not load every zone again"}
+    return {"zones": len(files), "all_loaded_s": last - epoch0}
+
+
 def measure_named_load(env: Env, serials: dict, repeats: int, args) -> dict:
     """B: stop named, start it again on the same include, until every zone
     answers its SOA with the expected serial (swept from the moment named
@@ -1613,10 +1650,13 @@ def render_table(results: dict, markdown: bool = False) -> str:
                 note=f"p99 {za['p99']:.1f} ms")
         e = r.get("E")
         if e:
-            add("E  socket burst: all served", n, fmt_s(e["all_served_s"]), fmt_s(b_s) + " cold load",
-                ratio(e["all_served_s"], b_s), "<= 3 s (100k events, 10k zones)",
+            own = (e.get("named_reload_all") or {}).get("all_loaded_s")
+            add("E  socket burst: all served", n, fmt_s(e["all_served_s"]),
+                f"{fmt_s(own)} rndc reload of all" if own else fmt_s(b_s) + " cold load",
+                ratio(e["all_served_s"], own or b_s), "<= 3 s (100k events, 10k zones)",
                 e["all_served_s"] <= 3 if e["events"] >= 100000 else None,
-                f"{e['events']} events, {e['acked_per_s']:,.0f} acks/s")
+                f"{e['events']} events, {e['acked_per_s']:,.0f} acks/s, {e['passes']} passes; "
+                f"named cold load {fmt_s(b_s)}")
         rss = r.get("RSS")
         if rss:
             add("R  daemon peak RSS", n, fmt_kib(rss["agent_hwm_kib"]), fmt_kib(rss["named_rss_kib"]) + " named",
@@ -1759,6 +1799,9 @@ def main() -> int:
                     log(f"N={n}: E burst of {n * args.burst_per_zone} events through the socket")
                     r["E"] = measure_burst(env, args.burst_per_zone, args)
                     log(f"N={n}: E {r['E']['acked_per_s']:.0f} acks/s, served in {fmt_s(r['E']['all_served_s'])}")
+                    r["E"]["named_reload_all"] = measure_named_reload_all(env, args)
+                    log(f"N={n}: E named's own reload of all zones: "
+                        f"{fmt_s(r['E']['named_reload_all'].get('all_loaded_s'))}")
                 log(f"N={n}: G zone.created/zone.deleted, {created_samples} samples")
                 r["G"] = measure_created(env, created_samples, args)
                 log(f"N={n}: G created p50 {r['G']['created_ms']['p50']:.1f} ms")
