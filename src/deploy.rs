@@ -1390,6 +1390,27 @@ mod tests {
     }
 
     #[test]
+    fn inflight_covers_only_what_it_says() {
+        let list = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let on_disk = Inflight {
+            installing: list(&["a.test", "c.test"]),
+            pending: list(&["a.test", "b.test", "c.test"]),
+        };
+        let needed = |installing: &[&str], pending: &[&str]| Inflight {
+            installing: list(installing),
+            pending: list(pending),
+        };
+        assert!(covers(&on_disk, &needed(&[], &[])));
+        assert!(covers(
+            &on_disk,
+            &needed(&["c.test"], &["b.test", "c.test"])
+        ));
+        assert!(!covers(&on_disk, &needed(&["b.test"], &["b.test"])));
+        assert!(!covers(&on_disk, &needed(&["a.test"], &["d.test"])));
+        assert!(!covers(&Inflight::default(), &needed(&[], &["a.test"])));
+    }
+
+    #[test]
     fn finds_soa_serial() {
         let ours = "; c\n$ORIGIN a.\n$TTL 1\n@\t3600\tIN\tSOA\tns. h. 2026112601 1 2 3 4\n";
         assert_eq!(soa_serial(ours), Some(2_026_112_601));
