@@ -180,8 +180,17 @@ pub fn run_with_timeout(argv: &[OsString], timeout: Duration) -> Result<ToolOutp
             WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
         ));
     });
-    let left = deadline.saturating_duration_since(Instant::now());
-    let mut timed_out = exited_rx.recv_timeout(left).is_err();
+    // A tool working on a large batch (named-checkconf -z over 100,000
+    // zones takes tens of seconds) is progress for the watchdog: the wait is
+    // bounded by the timeout, not by it.
+    let mut timed_out = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match exited_rx.recv_timeout(left.min(Duration::from_secs(1))) {
+            Ok(_) => break false,
+            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => crate::progress::beat(),
+            Err(_) => break true,
+        }
+    };
     // A tool that exited but left a child holding its pipes open is as
     // hung as one that never exited.
     let mut out = stdout.recv_timeout(deadline.saturating_duration_since(Instant::now()));

@@ -406,3 +406,57 @@ fn a_pass_reads_at_most_max_pass_bytes() {
     assert!(list(&env.spool().join("new")).is_empty());
     assert_eq!(env.named.query("h3.passes.test", "A"), ["192.0.2.1"]);
 }
+
+/// A check that takes seconds (BIND loading a large batch) is progress: the
+/// watchdog keeps being fed while the daemon waits for the tool, within the
+/// tool's own time limit.
+#[test]
+fn a_slow_check_keeps_the_watchdog_fed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new("");
+    let real = support::named::find_tool("named-checkzone", "bind9-utils");
+    let slow = env.root.join("slow-checkzone");
+    fs::write(
+        &slow,
+        format!("#!/bin/sh\nsleep 3\nexec {} \"$@\"\n", real.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&slow, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut text = fs::read_to_string(&env.config).unwrap();
+    text = text.replacen(
+        "[bind]\n",
+        &format!(
+            "[bind]\ncheckzone = {}\n",
+            serde_json::to_string(&slow).unwrap()
+        ),
+        1,
+    );
+    fs::write(&env.config, text).unwrap();
+    let mut daemon = Daemon::start_with(&env, &[("WATCHDOG_USEC", "400000")]);
+    daemon.wait_for("WATCHDOG=1");
+    submit(
+        &env,
+        &json!({"id": "w1", "seq": 1, "type": "zone.snapshot",
+            "zone": zone("z1", "slow.test", &[("A", "@", "192.0.2.1")])}),
+    );
+    let began = std::time::Instant::now();
+    let mut last = began;
+    let mut longest = std::time::Duration::ZERO;
+    while env.named.soa_serial("slow.test").is_none() {
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(20),
+            "{}",
+            daemon.log_text()
+        );
+        daemon.wait_for("WATCHDOG=1");
+        let now = std::time::Instant::now();
+        longest = longest.max(now - last);
+        last = now;
+    }
+    assert!(began.elapsed() >= std::time::Duration::from_secs(3));
+    assert!(
+        longest < std::time::Duration::from_secs(2),
+        "no WATCHDOG=1 for {longest:?} during the check\n{}",
+        daemon.log_text()
+    );
+}
