@@ -179,7 +179,7 @@ const MAX_ADDZONE: usize = 64;
 
 /// Why `named` did not take a command.
 #[derive(Debug, thiserror::Error)]
-enum TellError {
+pub(crate) enum TellError {
     #[error(transparent)]
     Tool(#[from] exec::ToolError),
     #[error(transparent)]
@@ -1254,10 +1254,8 @@ impl Deployer {
 
     /// Tells `named` to read its configuration again: at start, when it
     /// answers for none of the zones the agent installed.
-    /// The error is named's or the control channel's, as text.
-    pub fn reconfigure(&mut self) -> Result<(), String> {
+    pub(crate) fn reconfigure(&mut self) -> Result<(), TellError> {
         self.tell(&rndc::Command::Reconfig)
-            .map_err(|e| e.to_string())
     }
 
     /// Retries `rndc` for zones installed but not confirmed served.

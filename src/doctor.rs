@@ -146,8 +146,8 @@ pub enum Preflight {
     /// `rndc` works and `named` answers at `bind.server`.
     Ready,
     /// `rndc` works and `named` answers at `bind.server`, but has not loaded
-    /// the zones the agent installed (a crash came before the reconfig):
-    /// start; the first pass loads them.
+    /// the zones the agent installed (a crash came before the reconfig, or
+    /// the include was replaced): start, and reconfigure it.
     NotLoaded { detail: String },
     /// Neither `rndc` nor `bind.server` answers: `named` is down (boot
     /// order, a restart). Start anyway and retry.
@@ -510,7 +510,7 @@ fn server_check(config: &Config) -> ServerCheck {
 /// `bind.server` answers but serves none of the zones asked. Either it is
 /// another server (a resolver, another named), or named has not loaded the
 /// zones yet: a crash between an install and its reconfig leaves files named
-/// never heard of, and the agent's first pass reconfigures it. `rndc
+/// never heard of, and the agent reconfigures it at start. `rndc
 /// zonestatus` tells the two apart: the named rndc reaches has the zone (the
 /// address is wrong) or does not (a warning: the agent starts and loads it).
 fn not_serving(config: &Config, sample: &[String], explained: &str) -> Check {

@@ -94,7 +94,7 @@ pub fn run(config: &Config, config_path: Option<&Path>, once: bool) -> i32 {
         }
     }
     if reconfigure && let Err(e) = deployer.reconfigure() {
-        tracing::warn!(error = %e, "cannot reconfigure named yet");
+        tracing::warn!(error = %error_chain(&e), "cannot reconfigure named yet");
     }
     let notifier = std::sync::Arc::new(systemd::Notifier::from_env());
     let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
