@@ -87,12 +87,12 @@ pub fn check<R: Send>(
     let verdict = synced
         .map_err(|(path, source)| CheckError::Io { path, source })
         .and(lines)
-        .map(|lines| verdict(zones, writes, &lines));
+        .map(|lines| verdict_of(zones, writes, &lines));
     (verdict, beside)
 }
 
 /// BIND's lines about each file, per zone: refused files are removed.
-fn verdict(zones: &Path, writes: &[Write], lines: &Lines) -> Verdict {
+fn verdict_of(zones: &Path, writes: &[Write], lines: &Lines) -> Verdict {
     let mut verdict = Verdict::default();
     for w in writes {
         if let Some(warned) = lines.warnings.get(&w.origin) {

@@ -191,6 +191,9 @@ pub struct Store {
     dir: PathBuf,
     /// `None` for a read-only view ([`Store::open_read_only`]).
     lock: Option<Flock<File>>,
+    /// The lists `inflight.json` replaced were read: the next save removes
+    /// them (once, not at every save).
+    legacy_lists: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -219,6 +222,7 @@ impl Store {
             }
         })?;
         Ok(Store {
+            legacy_lists: std::sync::atomic::AtomicBool::new(true),
             dir: dir.to_owned(),
             lock: Some(lock),
         })
@@ -229,6 +233,7 @@ impl Store {
     /// so each is whole, old or new.
     pub fn open_read_only(dir: &Path) -> Store {
         Store {
+            legacy_lists: std::sync::atomic::AtomicBool::new(true),
             dir: dir.to_owned(),
             lock: None,
         }
@@ -367,10 +372,14 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Inflight::default(),
             Err(e) => return Err(io_err(&path)(e)),
         };
-        inflight
-            .installing
-            .extend(self.read_list(LEGACY_INSTALLING)?);
-        inflight.pending.extend(self.read_list(LEGACY_PENDING)?);
+        let installing = self.read_list(LEGACY_INSTALLING)?;
+        let pending = self.read_list(LEGACY_PENDING)?;
+        let legacy =
+            self.dir.join(LEGACY_INSTALLING).exists() || self.dir.join(LEGACY_PENDING).exists();
+        self.legacy_lists
+            .store(legacy, std::sync::atomic::Ordering::Relaxed);
+        inflight.installing.extend(installing);
+        inflight.pending.extend(pending);
         inflight.installing.sort_unstable();
         inflight.installing.dedup();
         inflight.pending.sort_unstable();
@@ -395,8 +404,14 @@ impl Store {
             fsutil::write_atomic(&path, &bytes).map_err(io_err(&path))?;
         }
         // Their content is in the one just written.
-        self.remove_list_unsynced(LEGACY_INSTALLING)?;
-        self.remove_list_unsynced(LEGACY_PENDING)
+        if self
+            .legacy_lists
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.remove_list_unsynced(LEGACY_INSTALLING)?;
+            self.remove_list_unsynced(LEGACY_PENDING)?;
+        }
+        Ok(())
     }
 
     /// Records, durably, the domains `named` has through `rndc addzone`
