@@ -194,9 +194,7 @@ impl TellError {
     /// Which refusal it is, whichever way the command went.
     fn says(&self, words: &str) -> bool {
         match self {
-            TellError::Tool(exec::ToolError::Failed(f)) => {
-                f.output.stderr.contains(words) || f.output.stdout.contains(words)
-            }
+            TellError::Tool(e) => rndc::says(e, words),
             TellError::Control(control::ControlError::Refused { message, .. }) => {
                 message.contains(words)
             }

@@ -398,11 +398,17 @@ struct RndcCheck {
     check: Check,
 }
 
+/// One `rndc` command as `bind.rndc` names it, within the doctor's time.
+fn run_rndc(config: &Config, command: &rndc::Command) -> Result<exec::ToolOutput, exec::ToolError> {
+    let argv = rndc::argv(&config.bind.rndc, command);
+    let timeout = config.bind.tool_timeout.min(TOOL_TIMEOUT);
+    exec::run_with_timeout(&argv, timeout).and_then(rndc::interpret)
+}
+
 fn rndc_check(config: &Config) -> RndcCheck {
     let key = "bind.rndc";
     let argv = rndc::argv(&config.bind.rndc, &rndc::Command::Status);
-    let timeout = config.bind.tool_timeout.min(TOOL_TIMEOUT);
-    match exec::run_with_timeout(&argv, timeout).and_then(rndc::interpret) {
+    match run_rndc(config, &rndc::Command::Status) {
         Ok(out) => {
             let version = out.stdout.lines().next().unwrap_or("").trim().to_owned();
             RndcCheck {
@@ -524,23 +530,15 @@ fn not_serving(config: &Config, sample: &[String], explained: &str) -> Check {
         .first()
         .and_then(|d| crate::model::name::parse_domain(d).ok())
         .map(|zone| {
-            let argv = rndc::argv(&config.bind.rndc, &rndc::Command::ZoneStatus(zone.clone()));
-            let timeout = config.bind.tool_timeout.min(TOOL_TIMEOUT);
-            (
-                zone,
-                exec::run_with_timeout(&argv, timeout).and_then(rndc::interpret),
-            )
+            let said = run_rndc(config, &rndc::Command::ZoneStatus(zone.clone()));
+            (zone, said)
         });
     match status {
-        Some((zone, Err(exec::ToolError::Failed(f))))
-            if f.output.stderr.contains("not found") || f.output.stdout.contains("not found") =>
-        {
-            Check::warn(
-                key,
-                format!("{asked}; rndc says named has no zone {zone} yet"),
-                "nothing to fix if the agent is about to start: it reconfigures named at start",
-            )
-        }
+        Some((zone, Err(e))) if rndc::says(&e, "not found") => Check::warn(
+            key,
+            format!("{asked}; rndc says named has no zone {zone} yet"),
+            "nothing to fix if the agent is about to start: it reconfigures named at start",
+        ),
         _ => Check::fail(
             key,
             asked,

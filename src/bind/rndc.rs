@@ -68,3 +68,12 @@ pub fn interpret(output: ToolOutput) -> Result<ToolOutput, ToolError> {
         ))
     }
 }
+
+/// Whether `rndc` failed saying `words` (`not found`, `already exists`) on
+/// either of its outputs.
+pub fn says(error: &ToolError, words: &str) -> bool {
+    match error {
+        ToolError::Failed(f) => f.output.stderr.contains(words) || f.output.stdout.contains(words),
+        _ => false,
+    }
+}
