@@ -1064,12 +1064,7 @@ impl Deployer {
     /// when it says more. A lost update only costs one more write or reload
     /// after a crash.
     fn settle_inflight(&mut self) {
-        let mut installing: Vec<String> = self.dirty.iter().cloned().collect();
-        installing.sort_unstable();
-        let now = Inflight {
-            installing,
-            pending: self.pending.iter().cloned().collect(),
-        };
+        let now = self.inflight_for(std::iter::empty(), std::iter::empty());
         if now == self.inflight {
             return;
         }

@@ -372,14 +372,14 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Inflight::default(),
             Err(e) => return Err(io_err(&path)(e)),
         };
-        let installing = self.read_list(LEGACY_INSTALLING)?;
-        let pending = self.read_list(LEGACY_PENDING)?;
-        let legacy =
-            self.dir.join(LEGACY_INSTALLING).exists() || self.dir.join(LEGACY_PENDING).exists();
-        self.legacy_lists
-            .store(legacy, std::sync::atomic::Ordering::Relaxed);
-        inflight.installing.extend(installing);
-        inflight.pending.extend(pending);
+        let installing = self.read_list_if_there(LEGACY_INSTALLING)?;
+        let pending = self.read_list_if_there(LEGACY_PENDING)?;
+        self.legacy_lists.store(
+            installing.is_some() || pending.is_some(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        inflight.installing.extend(installing.unwrap_or_default());
+        inflight.pending.extend(pending.unwrap_or_default());
         inflight.installing.sort_unstable();
         inflight.installing.dedup();
         inflight.pending.sort_unstable();
@@ -441,13 +441,21 @@ impl Store {
 
     /// Reads a list written by [`Store::write_list`]; none: empty.
     fn read_list(&self, file: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.read_list_if_there(file)?.unwrap_or_default())
+    }
+
+    /// Reads a list written by [`Store::write_list`], `None` when there is
+    /// no such file.
+    fn read_list_if_there(&self, file: &str) -> Result<Option<Vec<String>>, StoreError> {
         let path = self.dir.join(file);
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                detail: e.to_string(),
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(&path)(e)),
         }
     }
