@@ -894,9 +894,19 @@ def measure_rebuild(env: Env, args) -> dict:
     }
 
 
+NAMED_STAMP = re.compile(r"^(\d\d-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d)\.(\d{3})")
+
+
+def named_log_epoch(line: str) -> float | None:
+    """The epoch of a named log line (`print-time yes`), if it has one."""
+    m = NAMED_STAMP.match(line)
+    if not m:
+        return None
+    return time.mktime(time.strptime(m.group(1), "%d-%b-%Y %H:%M:%S")) + int(m.group(2)) / 1000
+
+
 def named_log_all_loaded(named_log: Path, offset: int) -> float | None:
     """Epoch of the first `all zones loaded` logged past byte `offset`."""
-    stamp = re.compile(r"^(\d\d-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d)\.(\d{3})")
     try:
         with open(named_log, "rb") as f:
             f.seek(offset)
@@ -904,8 +914,8 @@ def named_log_all_loaded(named_log: Path, offset: int) -> float | None:
     except OSError:
         return None
     for line in text.splitlines():
-        if "all zones loaded" in line and (m := stamp.match(line)):
-            return time.mktime(time.strptime(m.group(1), "%d-%b-%Y %H:%M:%S")) + int(m.group(2)) / 1000
+        if "all zones loaded" in line and (at := named_log_epoch(line)) is not None:
+            return at
     return None
 
 
@@ -921,7 +931,6 @@ def measure_named_reload_all(env: Env, args) -> dict:
     for p in files:
         os.utime(p, (later, later))
     offset = named_log.stat().st_size
-    stamp = re.compile(r"^(\d\d-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d)\.(\d{3})")
     epoch0 = time.time()
     env.named.rndc_cmd("reload", timeout=args.step_timeout)
     deadline = now() + args.step_timeout
@@ -938,9 +947,9 @@ def measure_named_reload_all(env: Env, args) -> dict:
             *lines, buf = buf.split(b"\n")
             for raw in lines:
                 line = raw.decode(errors="replace")
-                if "loaded serial" in line and (m := stamp.match(line)):
+                if "loaded serial" in line and (at := named_log_epoch(line)) is not None:
                     seen += 1
-                    last = time.mktime(time.strptime(m.group(1), "%d-%b-%Y %H:%M:%S")) + int(m.group(2)) / 1000
+                    last = at
     if seen < len(files) or last is None:
         return {"zones": len(files), "loaded": seen, "error": "named did not load every zone again"}
     return {"zones": len(files), "all_loaded_s": last - epoch0}
