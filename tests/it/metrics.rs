@@ -183,7 +183,9 @@ fn the_scrape_counts_what_was_sent() {
     assert!(at > 1.7e9, "{last}");
     assert_eq!(
         value(&s, "zoneagent_rndc_failures_total", "", ""),
-        Some(0.0)
+        Some(0.0),
+        "{}",
+        daemon.log_text()
     );
     assert_eq!(value(&s, "zoneagent_spool_depth", "", ""), Some(0.0));
 
